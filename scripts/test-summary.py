@@ -19,3 +19,4 @@ for path in sys.argv[1:]:
         print(f"no test log at {path}", file=sys.stderr)
         counts["failed"] += 1
 print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+sys.exit(1 if counts["failed"] or not counts["passed"] else 0)

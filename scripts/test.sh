@@ -30,5 +30,5 @@ echo "== tests under ASan+UBSan (unit suite)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit || status=1
 
-python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json
+python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || status=1
 exit $status
