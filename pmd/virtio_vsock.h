@@ -5,8 +5,23 @@
  * mbuf (or chain) whose data starts with the 44-byte wire header
  * (struct vsock_hdr, little-endian) followed by the payload.
  *
- * Devices are created by EAL from --vdev=virtio_vsock0,path=SOCK[,cid=N][,queue_size=N]
- * or by sp_vsock_dev_create() with the same arguments.
+ * Devices are created by EAL from
+ *   --vdev=virtio_vsock0,path=SOCK[,cid=N][,queue_size=N][,pool_size=N][,connect_ms=N]
+ * or by sp_vsock_dev_create() with the same arguments. cid= overrides the
+ * config space (needed when the backend does not offer GET_CONFIG);
+ * queue_size (power of two, 64..4096, default 256) applies to rx and tx;
+ * connect_ms is how long to wait for the backend's socket (default 2000).
+ *
+ * Memory: start EAL with sp_env's shares_memory (fd-backed segments). The
+ * backend is given DPDK's memory as it is when the device starts, so mbufs
+ * for tx must come from sp_vsock_dev_pool() or a pool created before it.
+ *
+ * Pool layout: every mbuf has SP_VSOCK_MBUF_DATA (4 KiB) of data room after
+ * the headroom. A packet is header + up to 4052 payload bytes in one mbuf, or
+ * a chain: a 64 KiB RW packet is 17 segments (the header plus 4052 bytes in
+ * the first). Each segment takes one descriptor. Rx buffers are the same
+ * mbufs, so the device splits RW payloads to at most 4052 bytes per packet,
+ * as a Linux host does with its guests' 4 KiB rx buffers.
  */
 #ifndef SP_VIRTIO_VSOCK_H
 #define SP_VIRTIO_VSOCK_H
@@ -18,13 +33,16 @@
 #include <rte_mempool.h>
 
 #define SP_VSOCK_DRIVER_NAME "virtio_vsock"
+/* Data room of each mbuf in the device's pool (after RTE_PKTMBUF_HEADROOM). */
+#define SP_VSOCK_MBUF_DATA 4096u
 
 struct sp_vsock_dev;
 
 struct sp_vsock_stats {
 	uint64_t tx_pkts, tx_bytes, tx_kicks, tx_ring_full;
+	uint64_t tx_bad_pkt;                  /* refused by tx_burst: no room for a header, too many segments */
 	uint64_t rx_pkts, rx_bytes, rx_kicks_sent;
-	uint64_t bad_used_id, bad_used_len;   /* used-ring entries refused (hostile or buggy device) */
+	uint64_t bad_used_id, bad_used_len;   /* used-ring entries refused (hostile or buggy device), all queues */
 	uint64_t bad_rx_hdr;                  /* received headers refused by vsock_hdr_check */
 	uint64_t events;                      /* event-queue entries (TRANSPORT_RESET) */
 };
@@ -46,7 +64,9 @@ bool sp_vsock_dev_alive(const struct sp_vsock_dev *dev);
  * Queues up to n packets on the tx virtqueue: one avail-index update and at
  * most one notification for the whole burst. Returns how many were taken; the
  * driver owns (and later frees) those mbufs. Completed tx buffers are reclaimed
- * inside this call.
+ * inside this call. A malformed packet (first segment shorter than the header,
+ * more segments than the ring) is taken, freed and counted in tx_bad_pkt.
+ * Returns 0 once the device is gone.
  */
 uint16_t sp_vsock_tx_burst(struct sp_vsock_dev *dev, struct rte_mbuf **pkts, uint16_t n);
 /* Free tx descriptors right now (after reclaiming completions). */

@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-vsock device (virtio 1.2 §5.10, device id 19), driver side:
+ * queue 0 receives, queue 1 transmits, queue 2 carries events. It knows the
+ * device only through the transport ops and the ring through virtqueue.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_errno.h>
+#include <rte_kvargs.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_memzone.h>
+
+#include "virtio_transport.h"
+#include "virtio_vsock.h"
+#include "virtqueue.h"
+#include "vsock_proto.h"
+
+enum { VSOCK_RXQ, VSOCK_TXQ, VSOCK_EVQ, VSOCK_NQ };
+
+#define EVQ_SIZE 8
+#define DEFAULT_QUEUE_SIZE 256
+#define DEFAULT_POOL_SIZE 8191
+#define DEFAULT_CONNECT_MS 2000
+#define MAX_DEVS 8
+#define FREE_BATCH 64
+
+struct vsock_queue {
+	struct virtqueue vq;
+	const struct rte_memzone *mz;
+	struct vq_slot *slots;
+};
+
+struct sp_vsock_dev {
+	char name[64];
+	struct virtio_transport *t;
+	bool cid_from_args;
+	uint64_t cid;
+	uint64_t features;
+	struct vsock_queue q[VSOCK_NQ];
+	struct rte_mempool *pool;
+	const struct rte_memzone *ev_mz;  /* event buffers, shared with the device */
+	struct sp_vsock_stats st;
+};
+
+static struct sp_vsock_dev *devs[MAX_DEVS];
+
+static const char *const valid_args[] = { "path", "cid", "queue_size", "pool_size", "connect_ms", NULL };
+
+static inline uint64_t buf_addr(const struct sp_vsock_dev *d, const struct rte_mbuf *m)
+{
+	return d->t->addr_is_va ? (uint64_t)(uintptr_t)rte_pktmbuf_mtod(m, void *) : rte_pktmbuf_iova(m);
+}
+
+static inline void count_fault(struct sp_vsock_dev *d, enum vq_used_fault f)
+{
+	if (f == VQ_USED_BAD_ID)
+		d->st.bad_used_id++;
+	else
+		d->st.bad_used_len++;
+}
+
+static inline void kick(struct sp_vsock_dev *d, int qid, uint64_t *counter)
+{
+	struct virtqueue *vq = &d->q[qid].vq;
+
+	vq_publish(vq);
+	if (vq_kick_prepare(vq)) {
+		d->t->ops->notify(d->t, qid);
+		if (counter)
+			(*counter)++;
+	}
+}
+
+/* Puts empty mbufs on the rx ring until it is full (or the pool is empty). */
+static void rx_refill(struct sp_vsock_dev *d)
+{
+	struct virtqueue *vq = &d->q[VSOCK_RXQ].vq;
+	struct rte_mbuf *m[FREE_BATCH];
+	uint16_t want, i;
+
+	while ((want = RTE_MIN(vq->num_free, FREE_BATCH)) > 0) {
+		if (rte_pktmbuf_alloc_bulk(d->pool, m, want) != 0)
+			break;
+		for (i = 0; i < want; i++) {
+			int head = vq_chain_alloc(vq, 1);
+			uint32_t room = rte_pktmbuf_tailroom(m[i]);
+
+			vq->desc[head].addr = buf_addr(d, m[i]);
+			vq->desc[head].len = room;
+			vq_chain_done(vq, head, 1, VRING_DESC_F_WRITE, room, m[i]);
+		}
+	}
+}
+
+static void ev_post(struct sp_vsock_dev *d, struct vsock_event *ev)
+{
+	struct virtqueue *vq = &d->q[VSOCK_EVQ].vq;
+	int head = vq_chain_alloc(vq, 1);
+
+	if (head < 0)
+		return;
+	vq->desc[head].addr = d->t->addr_is_va ? (uint64_t)(uintptr_t)ev : rte_mem_virt2iova(ev);
+	vq->desc[head].len = sizeof(*ev);
+	vq_chain_done(vq, head, 1, VRING_DESC_F_WRITE, sizeof(*ev), ev);
+}
+
+/* Completed tx chains go back to the pool, in bulk. */
+static void tx_reclaim(struct sp_vsock_dev *d)
+{
+	struct virtqueue *vq = &d->q[VSOCK_TXQ].vq;
+	struct rte_mbuf *done[FREE_BATCH];
+	enum vq_used_fault f;
+	unsigned int n = 0, budget = vq->num;
+	uint32_t len;
+	void *c;
+	int r;
+
+	while (budget-- && (c = NULL, r = vq_dequeue(vq, &c, &len, &f)) != 0) {
+		if (r < 0)
+			count_fault(d, f);
+		if (!c)
+			continue;
+		done[n++] = c;
+		if (n == FREE_BATCH) {
+			rte_pktmbuf_free_bulk(done, n);
+			n = 0;
+		}
+	}
+	if (n)
+		rte_pktmbuf_free_bulk(done, n);
+	vq_used_done(vq);
+}
+
+uint16_t sp_vsock_tx_burst(struct sp_vsock_dev *d, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct virtqueue *vq = &d->q[VSOCK_TXQ].vq;
+	struct vring_desc *desc = vq->desc;
+	uint64_t bytes = 0;
+	uint16_t i, queued = 0;
+
+	if (unlikely(!d->t->ops->is_alive(d->t)))
+		return 0;
+	if (vq->num_free < vq->num)
+		tx_reclaim(d);
+	for (i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i], *s;
+		uint16_t nseg = m->nb_segs, id;
+		int head;
+
+		if (unlikely(m->data_len < sizeof(struct vsock_hdr) || nseg > vq->num)) {
+			d->st.tx_bad_pkt++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		head = vq_chain_alloc(vq, nseg);
+		if (unlikely(head < 0)) {
+			d->st.tx_ring_full++;
+			break;
+		}
+		id = head;
+		for (s = m; s; s = s->next) {
+			desc[id].addr = buf_addr(d, s);
+			desc[id].len = s->data_len;
+			id = desc[id].next;
+		}
+		vq_chain_done(vq, head, nseg, 0, m->pkt_len, m);
+		bytes += m->pkt_len;
+		queued++;
+	}
+	if (queued) {
+		d->st.tx_pkts += queued;
+		d->st.tx_bytes += bytes;
+		kick(d, VSOCK_TXQ, &d->st.tx_kicks);
+	}
+	return i;
+}
+
+uint16_t sp_vsock_tx_free(struct sp_vsock_dev *d)
+{
+	tx_reclaim(d);
+	return d->q[VSOCK_TXQ].vq.num_free;
+}
+
+uint16_t sp_vsock_rx_burst(struct sp_vsock_dev *d, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct virtqueue *vq = &d->q[VSOCK_RXQ].vq;
+	unsigned int budget = vq->num;
+	enum vq_used_fault f;
+	uint16_t nb = 0;
+	uint32_t len;
+	void *c;
+	int r;
+
+	if (unlikely(!d->t->ops->is_alive(d->t)))
+		return 0;
+	while (nb < n && budget-- && (c = NULL, r = vq_dequeue(vq, &c, &len, &f)) != 0) {
+		struct rte_mbuf *m = c;
+		struct vsock_hdr h;
+
+		if (unlikely(r < 0)) {
+			count_fault(d, f);
+			if (m)
+				rte_pktmbuf_free(m);
+			continue;
+		}
+		if (unlikely(len < sizeof(h))) {
+			d->st.bad_used_len++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		vsock_hdr_decode(&h, rte_pktmbuf_mtod(m, void *));
+		if (unlikely(vsock_hdr_check(&h, len - sizeof(h)) != VSOCK_HDR_OK)) {
+			d->st.bad_rx_hdr++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		m->data_len = len;
+		m->pkt_len = len;
+		pkts[nb++] = m;
+		d->st.rx_bytes += len;
+	}
+	d->st.rx_pkts += nb;
+	vq_used_done(vq);
+	if (vq->num_free) {
+		rx_refill(d);
+		kick(d, VSOCK_RXQ, &d->st.rx_kicks_sent);
+	}
+	return nb;
+}
+
+int sp_vsock_event_poll(struct sp_vsock_dev *d, uint32_t *event_id)
+{
+	struct virtqueue *vq = &d->q[VSOCK_EVQ].vq;
+	struct vsock_event *ev = NULL, copy;
+	enum vq_used_fault f;
+	uint32_t len;
+	int r, got = 0;
+
+	r = vq_dequeue(vq, (void **)&ev, &len, &f);
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		count_fault(d, f);
+	} else if (len < sizeof(*ev)) {
+		d->st.bad_used_len++;
+	} else {
+		memcpy(&copy, ev, sizeof(copy));
+		*event_id = rte_le_to_cpu_32(copy.id);
+		d->st.events++;
+		got = 1;
+		/* after a reset the guest CID may have changed (live migration) */
+		if (*event_id == VSOCK_EVENT_TRANSPORT_RESET && !d->cid_from_args) {
+			uint64_t cid;
+
+			if (d->t->ops->read_config(d->t, 0, &cid, sizeof(cid)) == 0)
+				d->cid = rte_le_to_cpu_64(cid);
+		}
+	}
+	vq_used_done(vq);
+	if (ev)
+		ev_post(d, ev);
+	kick(d, VSOCK_EVQ, NULL);
+	return got;
+}
+
+static int queue_alloc(struct sp_vsock_dev *d, int qid, uint16_t num, bool event_idx, bool in_order)
+{
+	struct vsock_queue *q = &d->q[qid];
+	char mz[RTE_MEMZONE_NAMESIZE];
+
+	snprintf(mz, sizeof(mz), "vsk%p_q%d", (void *)d, qid);
+	q->mz = rte_memzone_reserve_aligned(mz, vq_ring_size(num), (int)rte_socket_id(), 0, 4096);
+	q->slots = rte_zmalloc(NULL, sizeof(*q->slots) * num, RTE_CACHE_LINE_SIZE);
+	if (!q->mz || !q->slots) {
+		fprintf(stderr, "virtio_vsock %s: no memory for queue %d\n", d->name, qid);
+		return -1;
+	}
+	return vq_init(&q->vq, q->mz->addr, num, q->slots, event_idx, in_order);
+}
+
+static int parse_u64(const char *key, const char *val, void *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(val, &end, 0);
+	if (errno || *end || end == val) {
+		fprintf(stderr, "virtio_vsock: bad %s=%s\n", key, val);
+		return -1;
+	}
+	*(uint64_t *)out = v;
+	return 0;
+}
+
+static int copy_str(const char *key, const char *val, void *out)
+{
+	(void)key;
+	snprintf(out, 108, "%s", val);
+	return 0;
+}
+
+static void dev_free(struct sp_vsock_dev *d)
+{
+	int q;
+
+	for (q = 0; q < VSOCK_NQ; q++) {
+		struct vsock_queue *vq = &d->q[q];
+		uint16_t i;
+
+		/* mbufs still with the device are ours again */
+		if (vq->slots && q != VSOCK_EVQ)
+			for (i = 0; i < vq->vq.num; i++)
+				if (vq->slots[i].ndesc && vq->slots[i].cookie)
+					rte_pktmbuf_free(vq->slots[i].cookie);
+		rte_free(vq->slots);
+		rte_memzone_free(vq->mz);
+	}
+	rte_memzone_free(d->ev_mz);
+	rte_mempool_free(d->pool);
+	rte_free(d);
+}
+
+struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args)
+{
+	const uint64_t want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
+			      (1ull << VIRTIO_F_IN_ORDER);
+	uint64_t cid = UINT64_MAX, qsize = DEFAULT_QUEUE_SIZE, pool_size = DEFAULT_POOL_SIZE;
+	uint64_t connect_ms = DEFAULT_CONNECT_MS;
+	char path[108] = "", pname[RTE_MEMPOOL_NAMESIZE], mz[RTE_MEMZONE_NAMESIZE];
+	struct rte_kvargs *kv = NULL;
+	struct sp_vsock_dev *d = NULL;
+	struct vsock_event *ev;
+	bool event_idx, in_order;
+	int slot, q, i;
+
+	if (sp_vsock_dev_get(name)) {
+		fprintf(stderr, "virtio_vsock %s: exists already\n", name);
+		return NULL;
+	}
+	for (slot = 0; slot < MAX_DEVS && devs[slot]; slot++)
+		;
+	if (slot == MAX_DEVS) {
+		fprintf(stderr, "virtio_vsock %s: too many devices (%d)\n", name, MAX_DEVS);
+		return NULL;
+	}
+	kv = rte_kvargs_parse(args ? args : "", valid_args);
+	if (!kv) {
+		fprintf(stderr, "virtio_vsock %s: bad arguments \"%s\" (keys: path cid queue_size pool_size connect_ms)\n",
+			name, args);
+		return NULL;
+	}
+	if (rte_kvargs_process(kv, "path", copy_str, path) < 0 ||
+	    rte_kvargs_process(kv, "cid", parse_u64, &cid) < 0 ||
+	    rte_kvargs_process(kv, "queue_size", parse_u64, &qsize) < 0 ||
+	    rte_kvargs_process(kv, "pool_size", parse_u64, &pool_size) < 0 ||
+	    rte_kvargs_process(kv, "connect_ms", parse_u64, &connect_ms) < 0)
+		goto fail;
+	if (!path[0]) {
+		fprintf(stderr, "virtio_vsock %s: path= (the vhost-user socket) is required\n", name);
+		goto fail;
+	}
+	if (qsize < 64 || qsize > 4096 || (qsize & (qsize - 1))) {
+		fprintf(stderr, "virtio_vsock %s: queue_size must be a power of two in 64..4096\n", name);
+		goto fail;
+	}
+	if (pool_size < 2 * qsize + 64) {
+		fprintf(stderr, "virtio_vsock %s: pool_size must be at least 2*queue_size+64\n", name);
+		goto fail;
+	}
+
+	d = rte_zmalloc(NULL, sizeof(*d), RTE_CACHE_LINE_SIZE);
+	if (!d)
+		goto fail;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	snprintf(pname, sizeof(pname), "vsk_%.20s", name);
+	d->pool = rte_pktmbuf_pool_create(pname, pool_size, 256, 0,
+					  RTE_PKTMBUF_HEADROOM + SP_VSOCK_MBUF_DATA, (int)rte_socket_id());
+	snprintf(mz, sizeof(mz), "vsk%p_ev", (void *)d);
+	d->ev_mz = rte_memzone_reserve(mz, EVQ_SIZE * sizeof(struct vsock_event), (int)rte_socket_id(), 0);
+	if (!d->pool || !d->ev_mz) {
+		fprintf(stderr, "virtio_vsock %s: no memory for the mbuf pool (%s)\n", name, rte_strerror(rte_errno));
+		goto fail;
+	}
+
+	d->t = vhost_user_transport_open(path, (unsigned int)connect_ms);
+	if (!d->t)
+		goto fail;
+	d->t->ops->set_status(d->t, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	d->features = d->t->ops->get_features(d->t) & want;
+	if (d->t->ops->set_features(d->t, d->features) < 0)
+		goto fail;
+	d->t->ops->set_status(d->t, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			      VIRTIO_STATUS_FEATURES_OK);
+	if (cid != UINT64_MAX) {
+		d->cid = cid;
+		d->cid_from_args = true;
+	} else if (d->t->ops->read_config(d->t, 0, &cid, sizeof(cid)) == 0) {
+		d->cid = rte_le_to_cpu_64(cid);
+	} else {
+		fprintf(stderr, "virtio_vsock %s: the backend does not tell the guest CID (no GET_CONFIG); pass cid=\n",
+			name);
+		goto fail;
+	}
+	if (d->cid <= VSOCK_HOST_CID || d->cid >= VSOCK_ANY_CID) {
+		fprintf(stderr, "virtio_vsock %s: guest CID %llu is reserved\n", name, (unsigned long long)d->cid);
+		goto fail;
+	}
+
+	event_idx = d->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+	in_order = d->features & (1ull << VIRTIO_F_IN_ORDER);
+	if (queue_alloc(d, VSOCK_RXQ, qsize, event_idx, in_order) < 0 ||
+	    queue_alloc(d, VSOCK_TXQ, qsize, event_idx, in_order) < 0 ||
+	    queue_alloc(d, VSOCK_EVQ, EVQ_SIZE, event_idx, in_order) < 0)
+		goto fail;
+	rx_refill(d);
+	vq_publish(&d->q[VSOCK_RXQ].vq);
+	ev = d->ev_mz->addr;
+	for (i = 0; i < EVQ_SIZE; i++)
+		ev_post(d, &ev[i]);
+	vq_publish(&d->q[VSOCK_EVQ].vq);
+
+	/* the memory table must cover rings, event buffers and the pool: all exist now */
+	if (d->t->ops->setup_mem(d->t) < 0)
+		goto fail;
+	for (q = 0; q < VSOCK_NQ; q++)
+		if (d->t->ops->setup_queue(d->t, q, &d->q[q].vq) < 0) {
+			fprintf(stderr, "virtio_vsock %s: backend refused queue %d\n", name, q);
+			goto fail;
+		}
+	d->t->ops->set_status(d->t, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	rte_kvargs_free(kv);
+	devs[slot] = d;
+	return d;
+fail:
+	rte_kvargs_free(kv);
+	if (d) {
+		if (d->t)
+			d->t->ops->close(d->t);
+		dev_free(d);
+	}
+	return NULL;
+}
+
+void sp_vsock_dev_destroy(struct sp_vsock_dev *d)
+{
+	int i;
+
+	if (!d)
+		return;
+	for (i = 0; i < MAX_DEVS; i++)
+		if (devs[i] == d)
+			devs[i] = NULL;
+	/* closing the socket stops the backend before its memory goes back to the pool */
+	d->t->ops->close(d->t);
+	dev_free(d);
+}
+
+struct sp_vsock_dev *sp_vsock_dev_get(const char *name)
+{
+	int i;
+
+	for (i = 0; i < MAX_DEVS; i++)
+		if (devs[i] && strcmp(devs[i]->name, name) == 0)
+			return devs[i];
+	return NULL;
+}
+
+uint64_t sp_vsock_dev_cid(const struct sp_vsock_dev *d)
+{
+	return d->cid;
+}
+
+struct rte_mempool *sp_vsock_dev_pool(struct sp_vsock_dev *d)
+{
+	return d->pool;
+}
+
+bool sp_vsock_dev_alive(const struct sp_vsock_dev *d)
+{
+	return d->t->ops->is_alive(d->t);
+}
+
+void sp_vsock_dev_stats(const struct sp_vsock_dev *d, struct sp_vsock_stats *st)
+{
+	*st = d->st;
+}
