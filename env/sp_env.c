@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
+/* rte_dev_iterator_* (device probe check) is still experimental in 22.11. */
+#define ALLOW_EXPERIMENTAL_API
 #include "sp_env.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <numa.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 
@@ -76,21 +81,151 @@ static int choose_cpu(int cpu)
 {
 	const char *s = getenv("SP_CPU");
 	cpu_set_t set;
+	char *end;
+	long v;
 
-	if (cpu < 0)
-		cpu = s && *s ? atoi(s) : 0;
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && !CPU_ISSET(cpu, &set)) {
-		fprintf(stderr, "env: CPU %d is not available to this process\n", cpu);
+	if (cpu < 0 && s && *s) {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno || *end || v < 0 || v >= CPU_SETSIZE) {
+			fprintf(stderr, "env: SP_CPU=%s is not a CPU number\n", s);
+			return -1;
+		}
+		cpu = (int)v;
+	} else if (cpu < 0) {
+		cpu = 0;
+	}
+	if (cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof(set), &set) < 0 ||
+	    !CPU_ISSET(cpu, &set)) {
+		fprintf(stderr, "env: CPU %d is not available to this process (%ld online)\n",
+			cpu, sysconf(_SC_NPROCESSORS_ONLN));
 		return -1;
 	}
 	return cpu;
+}
+
+/*
+ * EAL reports a failed start over many lines (getopt, log, a usage page on
+ * stdout). Its output is captured while it starts: replayed as is when it
+ * starts, boiled down to the line that names the cause when it does not.
+ */
+struct eal_capture {
+	int fd, saved_out, saved_err;
+};
+
+static int capture_begin(struct eal_capture *c)
+{
+	fflush(stdout);
+	fflush(stderr);
+	c->fd = memfd_create("sp-env-eal", MFD_CLOEXEC);
+	if (c->fd < 0)
+		return -1;
+	c->saved_out = dup(STDOUT_FILENO);
+	c->saved_err = dup(STDERR_FILENO);
+	dup2(c->fd, STDOUT_FILENO);
+	dup2(c->fd, STDERR_FILENO);
+	return 0;
+}
+
+/* Restores stdout/stderr; returns what EAL wrote, NUL-terminated (caller frees). */
+static char *capture_end(struct eal_capture *c)
+{
+	char *text;
+	off_t len;
+
+	fflush(stdout);
+	fflush(stderr);
+	dup2(c->saved_out, STDOUT_FILENO);
+	dup2(c->saved_err, STDERR_FILENO);
+	close(c->saved_out);
+	close(c->saved_err);
+	len = lseek(c->fd, 0, SEEK_END);
+	if (len < 0)
+		len = 0;
+	if (len > 1 << 20)
+		len = 1 << 20;
+	text = calloc(1, (size_t)len + 1);
+	if (text && len > 0 && pread(c->fd, text, (size_t)len, 0) < 0)
+		text[0] = '\0';
+	close(c->fd);
+	return text;
+}
+
+/* EAL's output of a good start, less the line about unreserved 1 GiB pages. */
+static void replay(char *text)
+{
+	char *line, *save = NULL;
+
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (!strstr(line, "No free 1048576 kB hugepages"))
+			fprintf(stderr, "%s\n", line);
+}
+
+static bool has_any(const char *line, const char *const *words)
+{
+	for (; *words; words++)
+		if (strstr(line, *words))
+			return true;
+	return false;
+}
+
+/* The line of EAL's output that says why it failed, trimmed into out. */
+static void eal_failure_reason(char *text, char *out, size_t len)
+{
+	static const char *const getopt_words[] = { "unrecognized option", "invalid option",
+		"requires an argument", "allow an argument", "is ambiguous", NULL };
+	static const char *const error_words[] = { "ail", "annot", "rror", "nvalid",
+		"not supported", "No such", "denied", NULL };
+	char *line, *save = NULL, *cause = NULL, *fatal = NULL;
+
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "Usage:", 6))
+			break;          /* the rest is EAL's usage page */
+		if (has_any(line, getopt_words)) {
+			cause = strstr(line, ": ") ? strstr(line, ": ") + 2 : line;
+			break;
+		}
+		if (strstr(line, "FATAL: ")) {
+			if (!fatal)
+				fatal = strstr(line, "FATAL: ") + 7;
+		} else if (!cause && has_any(line, error_words)) {
+			cause = line;
+		}
+	}
+	if (cause && fatal)
+		snprintf(out, len, "%s; %s", fatal, cause);
+	else
+		snprintf(out, len, "%s", cause ? cause : fatal ? fatal : rte_strerror(rte_errno));
+}
+
+/* The first vdev of cfg that no driver took, or NULL; its name goes into buf. */
+static const char *unprobed_vdev(const struct sp_env_cfg *cfg, char *buf, size_t len)
+{
+	struct rte_dev_iterator it;
+	struct rte_device *dev;
+	bool probed;
+	int i;
+
+	for (i = 0; i < SP_ENV_MAX_VDEVS && cfg->vdevs[i]; i++) {
+		snprintf(buf, len, "%.*s", (int)strcspn(cfg->vdevs[i], ","), cfg->vdevs[i]);
+		probed = false;
+		RTE_DEV_FOREACH(dev, "bus=vdev", &it)
+			probed |= !strcmp(rte_dev_name(dev), buf) && rte_dev_is_probed(dev);
+		if (!probed)
+			return buf;
+	}
+	return NULL;
 }
 
 int sp_env_init(const struct sp_env_cfg *cfg)
 {
 	char lcores[32], mem[16], prefix_arg[80];
 	char *argv[64];
-	int argc = 0, cpu, i;
+	int argc = 0, cpu, i, ret, eal_errno;
+	struct eal_capture cap;
+	bool captured;
+	char *text, dev_name[64];
+	const char *failed_dev;
 	const char *name = cfg->name ? cfg->name : "app";
 	const char *loglevel = getenv("SP_LOG_LEVEL");
 
@@ -144,12 +279,35 @@ int sp_env_init(const struct sp_env_cfg *cfg)
 		argv[argc++] = cfg->extra_argv[i];
 	argv[argc] = NULL;
 
-	if (rte_eal_init(argc, argv) < 0) {
-		fprintf(stderr, "env: DPDK EAL did not start: %s (%s, prefix %s)\n",
-			rte_strerror(rte_errno),
+	captured = capture_begin(&cap) == 0;
+	ret = rte_eal_init(argc, argv);
+	eal_errno = rte_errno;
+	text = captured ? capture_end(&cap) : NULL;
+	/* EAL starts even when a vdev fails to probe; a program without its device cannot. */
+	failed_dev = ret < 0 ? NULL : unprobed_vdev(cfg, dev_name, sizeof(dev_name));
+	if (ret < 0 || failed_dev) {
+		char reason[256];
+
+		if (text && loglevel && *loglevel)
+			fputs(text, stderr);    /* asked for details: all of it */
+		if (text)
+			eal_failure_reason(text, reason, sizeof(reason));
+		else
+			snprintf(reason, sizeof(reason), "%s", rte_strerror(eal_errno));
+		fprintf(stderr, "env: %s%s did not start: %s (%s, prefix %s)\n",
+			failed_dev ? "device " : "DPDK EAL", failed_dev ? failed_dev : "", reason,
 			info.hugepages ? "hugepages" : "--no-huge", info.prefix);
+		free(text);
+		if (failed_dev) {
+			eal_up = true;
+			sp_env_fini();
+		}
+		rte_errno = failed_dev ? ENODEV : eal_errno;
 		return -1;
 	}
+	if (text)
+		replay(text);
+	free(text);
 	eal_up = true;
 	if (!cfg->quiet)
 		sp_env_describe(stderr);
@@ -173,9 +331,14 @@ void sp_env_describe(FILE *f)
 
 void sp_env_fini(void)
 {
+	char rundir[PATH_MAX];
+
 	if (!eal_up)
 		return;
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	/* EAL leaves its (empty, with --in-memory/--no-shconf) runtime dir behind. */
+	rmdir(rundir);
 	eal_up = false;
 }
 
@@ -183,6 +346,7 @@ const char *sp_env_run_path(const char *name, char *buf, size_t len)
 {
 	static char dir[108];
 	const char *s = getenv("SP_RUN_DIR");
+	struct stat st;
 
 	if (s && *s)
 		snprintf(dir, sizeof(dir), "%s", s);
@@ -192,6 +356,16 @@ const char *sp_env_run_path(const char *name, char *buf, size_t len)
 		snprintf(dir, sizeof(dir), "/tmp/sendpath-%u", (unsigned int)geteuid());
 	/* Owner-only: whoever can reach a vhost-user socket can read our memory. */
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return NULL;
+	if (lstat(dir, &st) < 0)
+		return NULL;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+		fprintf(stderr, "env: %s is not a directory of user %u; not using it\n", dir,
+			(unsigned int)geteuid());
+		errno = EPERM;
+		return NULL;
+	}
+	if ((st.st_mode & 077) && chmod(dir, 0700) < 0)
 		return NULL;
 	if (!name)
 		return dir;
