@@ -301,6 +301,8 @@ int sp_env_init(const struct sp_env_cfg *cfg)
 		if (failed_dev) {
 			eal_up = true;
 			sp_env_fini();
+		} else {
+			rmdir(rte_eal_get_runtime_dir());       /* if EAL got as far as making it */
 		}
 		rte_errno = failed_dev ? ENODEV : eal_errno;
 		return -1;
