@@ -1,0 +1,962 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * AF_VSOCK stream sockets (≈ net/vmw_vsock/af_vsock.c, Linux 6.12): the
+ * states, connect's REQUEST/RESPONSE wait, the send loop, shutdown, close
+ * and the AF_VSOCK options. Packets are the transport's business
+ * (vsock_virtio.c), reached through struct vsock_transport.
+ *
+ * The kernel sleeps on a wait queue where this code polls: every wait below
+ * is "flush what is queued, run sp_progress(), look again", with the same
+ * conditions, in the same order, as the kernel's sleeping loops.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "vsock.h"
+
+#define VSOCK_HASH_SIZE 251
+#define NSEC_PER_JIFFY  (1000000000ll / SP_HZ)
+#define USEC_PER_SEC    1000000ll
+
+static const struct vsock_transport *transport_g2h;
+static struct vsock_sock *vsock_hash[VSOCK_HASH_SIZE];
+static unsigned int vsock_timers;       /* sockets with a connect or close timer */
+static const struct sp_proto_ops vsock_stream_ops;
+
+/* --- tables (the kernel's bound and connected tables, keyed by local port) --- */
+
+static bool vsock_addr_bound(const struct sockaddr_vm *a)
+{
+	return a->svm_port != VMADDR_PORT_ANY;
+}
+
+static void vsock_addr_init(struct sockaddr_vm *a, unsigned int cid, unsigned int port)
+{
+	memset(a, 0, sizeof(*a));
+	a->svm_family = AF_VSOCK;
+	a->svm_cid = cid;
+	a->svm_port = port;
+}
+
+static struct vsock_sock **vsock_bucket(unsigned int port)
+{
+	return &vsock_hash[port % VSOCK_HASH_SIZE];
+}
+
+static void vsock_hash_add(struct vsock_sock *vsk)
+{
+	struct vsock_sock **b = vsock_bucket(vsk->local_addr.svm_port);
+
+	vsk->hnext = *b;
+	if (*b)
+		(*b)->hpprev = &vsk->hnext;
+	vsk->hpprev = b;
+	*b = vsk;
+}
+
+static void vsock_hash_del(struct vsock_sock *vsk)
+{
+	if (!vsk->hpprev)
+		return;
+	*vsk->hpprev = vsk->hnext;
+	if (vsk->hnext)
+		vsk->hnext->hpprev = vsk->hpprev;
+	vsk->hnext = NULL;
+	vsk->hpprev = NULL;
+}
+
+struct vsock_sock *vsock_find_bound_socket(const struct sockaddr_vm *addr)
+{
+	struct vsock_sock *vsk;
+
+	for (vsk = *vsock_bucket(addr->svm_port); vsk; vsk = vsk->hnext) {
+		if (!vsk->in_bound || vsk->local_addr.svm_port != addr->svm_port)
+			continue;
+		if (vsk->local_addr.svm_cid == addr->svm_cid ||
+		    vsk->local_addr.svm_cid == VMADDR_CID_ANY || addr->svm_cid == VMADDR_CID_ANY)
+			return vsk;
+	}
+	return NULL;
+}
+
+struct vsock_sock *vsock_find_connected_socket(const struct sockaddr_vm *src,
+					       const struct sockaddr_vm *dst)
+{
+	struct vsock_sock *vsk;
+
+	for (vsk = *vsock_bucket(dst->svm_port); vsk; vsk = vsk->hnext)
+		if (vsk->in_connected && vsk->local_addr.svm_port == dst->svm_port &&
+		    vsk->remote_addr.svm_cid == src->svm_cid &&
+		    vsk->remote_addr.svm_port == src->svm_port)
+			return vsk;
+	return NULL;
+}
+
+void vsock_insert_connected(struct vsock_sock *vsk)
+{
+	vsk->in_connected = true;
+}
+
+void vsock_remove_connected(struct vsock_sock *vsk)
+{
+	vsk->in_connected = false;
+}
+
+static void vsock_timer_set(uint64_t *t, uint64_t when)
+{
+	if (!*t && when)
+		vsock_timers++;
+	else if (*t && !when)
+		vsock_timers--;
+	*t = when;
+}
+
+static void vsock_sock_free(struct vsock_sock *vsk)
+{
+	vsock_timer_set(&vsk->connect_deadline_ns, 0);
+	vsock_timer_set(&vsk->close_deadline_ns, 0);
+	vsock_hash_del(vsk);
+	if (vsk->transport && vsk->transport->destruct)
+		vsk->transport->destruct(vsk);
+	free(vsk);
+}
+
+/* Leaves the tables but stays hashed (timers walk the hash) until freed. */
+void vsock_remove_sock(struct vsock_sock *vsk)
+{
+	vsk->in_connected = false;
+	vsk->in_bound = false;
+	/* An orphan whose close is complete has nobody left to free it. */
+	if (!vsk->sk && !vsk->close_deadline_ns)
+		vsock_sock_free(vsk);
+}
+
+void vsock_for_each_connected_socket(const struct vsock_transport *t,
+				     void (*fn)(struct vsock_sock *vsk))
+{
+	struct vsock_sock *vsk, *next;
+	unsigned int i;
+
+	for (i = 0; i < VSOCK_HASH_SIZE; i++)
+		for (vsk = vsock_hash[i]; vsk; vsk = next) {
+			next = vsk->hnext;
+			if (vsk->in_connected && vsk->transport == t)
+				fn(vsk);
+		}
+}
+
+void vsock_set_err(struct vsock_sock *vsk, int err)
+{
+	if (vsk->sk)
+		vsk->sk->err = err;
+}
+
+int vsock_get_err(const struct vsock_sock *vsk)
+{
+	return vsk->sk ? vsk->sk->err : 0;
+}
+
+void vsock_set_ss(struct vsock_sock *vsk, socket_state ss)
+{
+	if (vsk->sk)
+		vsk->sk->state = ss;
+}
+
+int vsock_core_register(const struct vsock_transport *t)
+{
+	if (transport_g2h && transport_g2h != t)
+		return -EBUSY;
+	transport_g2h = t;
+	return 0;
+}
+
+void vsock_core_unregister(const struct vsock_transport *t)
+{
+	if (transport_g2h == t)
+		transport_g2h = NULL;
+}
+
+static void vsock_flush(void)
+{
+	if (transport_g2h)
+		transport_g2h->flush();
+}
+
+/*
+ * One round of the wait the kernel sleeps through: hand queued packets to the
+ * device, process what came back. false once the deadline has passed.
+ */
+static bool vsock_wait(uint64_t deadline)
+{
+	vsock_flush();
+	if (!sp_progress())
+		sched_yield();  /* nothing arrived: let a peer on this core run */
+	return deadline == UINT64_MAX || sp_now_ns() < deadline;
+}
+
+static uint64_t vsock_deadline(int64_t timeout_ns)
+{
+	uint64_t now = sp_now_ns();
+
+	if (timeout_ns == INT64_MAX || (uint64_t)timeout_ns > UINT64_MAX - now - 1)
+		return UINT64_MAX;
+	return now + (uint64_t)timeout_ns;
+}
+
+static int64_t jiffies_to_ns(int64_t j)
+{
+	return j > INT64_MAX / NSEC_PER_JIFFY ? INT64_MAX : j * NSEC_PER_JIFFY;
+}
+
+/* --- socket(), bind() --- */
+
+static int vsock_create(struct sp_sock *sk, int protocol)
+{
+	struct vsock_sock *vsk;
+
+	if (protocol && protocol != PF_VSOCK)
+		return -EPROTONOSUPPORT;
+	if (sk->type != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT;
+	vsk = calloc(1, sizeof(*vsk));
+	if (!vsk)
+		return -ENOMEM;
+	vsk->sk = sk;
+	vsk->sk_state = VSOCK_TCP_CLOSE;
+	vsock_addr_init(&vsk->local_addr, VMADDR_CID_ANY, VMADDR_PORT_ANY);
+	vsock_addr_init(&vsk->remote_addr, VMADDR_CID_ANY, VMADDR_PORT_ANY);
+	vsk->buffer_size = VSOCK_DEFAULT_BUFFER_SIZE;
+	vsk->buffer_min_size = VSOCK_DEFAULT_BUFFER_MIN_SIZE;
+	vsk->buffer_max_size = VSOCK_DEFAULT_BUFFER_MAX_SIZE;
+	vsk->connect_timeout = VSOCK_DEFAULT_CONNECT_TIMEOUT;
+	sk->protocol = 0;       /* the kernel never sets sk_protocol for vsock */
+	sk->state = SS_UNCONNECTED;
+	sk->ops = &vsock_stream_ops;
+	sk->priv = vsk;
+	return 0;
+}
+
+/* ≈ vsock_addr_cast(): any failure is EINVAL to bind() and connect(). */
+static int vsock_addr_cast(const struct sockaddr *addr, socklen_t len, struct sockaddr_vm *out)
+{
+	if (len < sizeof(*out) || !addr)
+		return -EFAULT;
+	memcpy(out, addr, sizeof(*out));
+	if (out->svm_family != AF_VSOCK)
+		return -EAFNOSUPPORT;
+	if (out->svm_flags & ~VMADDR_FLAG_TO_HOST)
+		return -EINVAL;
+	return 0;
+}
+
+static bool vsock_find_cid(unsigned int cid)
+{
+	return transport_g2h && cid == transport_g2h->get_local_cid();
+}
+
+static bool capable_net_bind_service(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return geteuid() == 0;
+	return data[CAP_NET_BIND_SERVICE / 32].effective & (1u << (CAP_NET_BIND_SERVICE % 32));
+}
+
+static int __vsock_bind(struct vsock_sock *vsk, const struct sockaddr_vm *addr)
+{
+	static unsigned int port;
+	struct sockaddr_vm new_addr;
+	unsigned int i;
+
+	if (vsock_addr_bound(&vsk->local_addr))
+		return -EINVAL;
+	if (addr->svm_cid != VMADDR_CID_ANY && !vsock_find_cid(addr->svm_cid))
+		return -EADDRNOTAVAIL;
+	if (!port)
+		port = VSOCK_LAST_RESERVED_PORT + 1 + (unsigned int)(random() % 0x7ffffc00u);
+
+	vsock_addr_init(&new_addr, addr->svm_cid, addr->svm_port);
+	if (addr->svm_port == VMADDR_PORT_ANY) {
+		bool found = false;
+
+		for (i = 0; i < 24; i++) {      /* MAX_PORT_RETRIES */
+			if (port == VMADDR_PORT_ANY || port <= VSOCK_LAST_RESERVED_PORT)
+				port = VSOCK_LAST_RESERVED_PORT + 1;
+			new_addr.svm_port = port++;
+			if (!vsock_find_bound_socket(&new_addr)) {
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return -EADDRNOTAVAIL;
+	} else {
+		if (addr->svm_port <= VSOCK_LAST_RESERVED_PORT && !capable_net_bind_service())
+			return -EACCES;
+		if (vsock_find_bound_socket(&new_addr))
+			return -EADDRINUSE;
+	}
+	vsock_addr_init(&vsk->local_addr, new_addr.svm_cid, new_addr.svm_port);
+	vsk->in_bound = true;
+	vsock_hash_add(vsk);
+	return 0;
+}
+
+static int vsock_bind(struct sp_sock *sk, const struct sockaddr *addr, socklen_t len)
+{
+	struct sockaddr_vm vm;
+
+	if (vsock_addr_cast(addr, len, &vm) != 0)
+		return -EINVAL;
+	return __vsock_bind(sk->priv, &vm);
+}
+
+static int vsock_auto_bind(struct vsock_sock *vsk)
+{
+	struct sockaddr_vm any;
+
+	if (vsock_addr_bound(&vsk->local_addr))
+		return 0;
+	vsock_addr_init(&any, VMADDR_CID_ANY, VMADDR_PORT_ANY);
+	return __vsock_bind(vsk, &any);
+}
+
+/* ≈ vsock_assign_transport(): one guest-to-host transport serves every CID here. */
+static int vsock_assign_transport(struct vsock_sock *vsk)
+{
+	const struct vsock_transport *t = transport_g2h;
+	int err;
+
+	if (vsk->transport) {
+		if (vsk->transport == t)
+			return 0;
+		vsk->transport->destruct(vsk);
+		vsk->transport = NULL;
+	}
+	if (!t)
+		return -ENODEV;
+	err = t->init(vsk);
+	if (err)
+		return err;
+	vsk->transport = t;
+	return 0;
+}
+
+/* --- connect() --- */
+
+static int vsock_connect(struct sp_sock *sk, const struct sockaddr *addr, socklen_t alen, int flags)
+{
+	struct vsock_sock *vsk = sk->priv;
+	const struct vsock_transport *transport;
+	struct sockaddr_vm remote;
+	uint64_t deadline;
+	int err;
+
+	switch (sk->state) {
+	case SS_CONNECTED:
+		return -EISCONN;
+	case SS_DISCONNECTING:
+		return -EINVAL;
+	case SS_CONNECTING:
+		/* Wait on for the connection started before, or say it is under way. */
+		err = -EALREADY;
+		if (flags & O_NONBLOCK)
+			return err;
+		break;
+	default:
+		if (vsk->sk_state == VSOCK_TCP_LISTEN || vsock_addr_cast(addr, alen, &remote) != 0)
+			return -EINVAL;
+		vsk->remote_addr = remote;
+		err = vsock_assign_transport(vsk);
+		if (err)
+			return err;
+		transport = vsk->transport;
+		err = vsock_auto_bind(vsk);
+		if (err)
+			return err;
+		vsk->sk_state = VSOCK_TCP_SYN_SENT;
+		err = transport->connect(vsk);
+		if (err < 0)
+			return err;
+		/* sk_err may be left from an earlier, failed attempt. */
+		sk->err = 0;
+		sk->state = SS_CONNECTING;
+		err = -EINPROGRESS;
+	}
+
+	deadline = vsock_deadline(jiffies_to_ns(vsk->connect_timeout));
+	while (vsk->sk_state != VSOCK_TCP_ESTABLISHED &&
+	       vsk->sk_state != VSOCK_TCP_CLOSING && sk->err == 0) {
+		if (flags & O_NONBLOCK) {
+			/* connect_work: the attempt times out even if nobody waits for it. */
+			vsock_flush();
+			vsock_timer_set(&vsk->connect_deadline_ns, deadline);
+			return err;
+		}
+		if (!vsock_wait(deadline) && vsk->sk_state != VSOCK_TCP_ESTABLISHED) {
+			vsk->sk_state = VSOCK_TCP_CLOSE;
+			sk->state = SS_UNCONNECTED;
+			if (vsk->transport->cancel_pkt)
+				vsk->transport->cancel_pkt(vsk);
+			return -ETIMEDOUT;
+		}
+	}
+	if (sk->err) {
+		vsk->sk_state = VSOCK_TCP_CLOSE;
+		sk->state = SS_UNCONNECTED;
+		return -sk->err;
+	}
+	return 0;
+}
+
+/* ≈ vsock_connect_timeout(), the delayed work a non-blocking connect leaves behind. */
+static void vsock_connect_timeout(struct vsock_sock *vsk)
+{
+	if (vsk->sk_state == VSOCK_TCP_SYN_SENT && vsk->sk_shutdown != VSOCK_SHUTDOWN_MASK) {
+		vsk->sk_state = VSOCK_TCP_CLOSE;
+		vsock_set_ss(vsk, SS_UNCONNECTED);
+		vsock_set_err(vsk, ETIMEDOUT);
+		if (vsk->transport && vsk->transport->cancel_pkt)
+			vsk->transport->cancel_pkt(vsk);
+	}
+}
+
+static int vsock_getname(struct sp_sock *sk, struct sockaddr *addr, int peer)
+{
+	struct vsock_sock *vsk = sk->priv;
+
+	if (peer && sk->state != SS_CONNECTED)
+		return -ENOTCONN;
+	memcpy(addr, peer ? &vsk->remote_addr : &vsk->local_addr, sizeof(struct sockaddr_vm));
+	return sizeof(struct sockaddr_vm);
+}
+
+/* --- send --- */
+
+/* ≈ sk_stream_error(): a pending error wins over EPIPE; EPIPE raises SIGPIPE. */
+static ssize_t vsock_stream_error(struct sp_sock *sk, int flags, ssize_t err)
+{
+	if (err != -EPIPE)
+		return err;
+	err = sp_sock_error(sk);
+	return err ? err : sp_sock_epipe(-EPIPE, flags);
+}
+
+/*
+ * ≈ vsock_connectible_sendmsg(). Packets are queued in the transport, not
+ * flushed: the caller flushes once for the whole call or vector.
+ */
+static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *m)
+{
+	struct sp_sock *sk = vsk->sk;
+	const struct vsock_transport *transport = vsk->transport;
+	size_t len = m->len, total_written = 0;
+	struct sp_iov_iter it;
+	uint64_t deadline;
+	bool nonblock;
+	ssize_t err = 0;
+
+	if (m->flags & MSG_OOB)
+		return -EOPNOTSUPP;
+
+	/* Callers should not give a destination to a connection oriented socket. */
+	if (m->namelen) {
+		err = vsk->sk_state == VSOCK_TCP_ESTABLISHED ? -EISCONN : -EOPNOTSUPP;
+		goto out;
+	}
+	/* Send only while neither side has shut this direction down. */
+	if ((sk->shutdown & SP_SEND_SHUTDOWN) || (vsk->peer_shutdown & SP_RCV_SHUTDOWN)) {
+		err = -EPIPE;
+		goto out;
+	}
+	if (!transport || vsk->sk_state != VSOCK_TCP_ESTABLISHED ||
+	    !vsock_addr_bound(&vsk->local_addr)) {
+		err = -ENOTCONN;
+		goto out;
+	}
+	if (!vsock_addr_bound(&vsk->remote_addr)) {
+		err = -EDESTADDRREQ;
+		goto out;
+	}
+
+	nonblock = sp_sock_sndtimeo_ns(sk, m->flags) == 0;
+	deadline = vsock_deadline(sp_sock_sndtimeo_ns(sk, m->flags));
+	sp_iter_init(&it, m);
+
+	while (total_written < len) {
+		ssize_t written;
+
+		/* Wait for credit: the peer's buffer has no room for another byte. */
+		while (transport->stream_has_space(vsk) == 0 && sk->err == 0 &&
+		       !(sk->shutdown & SP_SEND_SHUTDOWN) &&
+		       !(vsk->peer_shutdown & SP_RCV_SHUTDOWN)) {
+			if (nonblock) {
+				err = -EAGAIN;
+				goto out_err;
+			}
+			if (!vsock_wait(deadline)) {
+				err = -EAGAIN;  /* SO_SNDTIMEO ran out */
+				goto out_err;
+			}
+		}
+		/* Checked after the wait too: it may have ended for these. */
+		if (sk->err) {
+			err = -sk->err;
+			goto out_err;
+		} else if ((sk->shutdown & SP_SEND_SHUTDOWN) ||
+			   (vsk->peer_shutdown & SP_RCV_SHUTDOWN)) {
+			err = -EPIPE;
+			goto out_err;
+		}
+
+		/* Takes only what the credit allows; the loop comes back for the rest. */
+		written = transport->stream_enqueue(vsk, &it, len - total_written);
+		if (written < 0) {
+			err = written;
+			goto out_err;
+		}
+		total_written += (size_t)written;
+	}
+
+out_err:
+	if (total_written > 0)
+		err = (ssize_t)total_written;
+out:
+	return vsock_stream_error(sk, m->flags, err);
+}
+
+static ssize_t vsock_sendmsg(struct sp_sock *sk, struct sp_msg *m)
+{
+	m->ret = vsock_connectible_sendmsg(sk->priv, m);
+	vsock_flush();
+	return m->ret;
+}
+
+/* The vector's packets are queued message after message and leave in one burst. */
+static unsigned int vsock_sendmmsg(struct sp_sock *sk, struct sp_msg *m, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		m[i].ret = vsock_connectible_sendmsg(sk->priv, &m[i]);
+		if (m[i].ret < 0 || (size_t)m[i].ret < m[i].len) {
+			i++;
+			break;
+		}
+	}
+	vsock_flush();
+	return i;
+}
+
+/* --- receive (≈ vsock_connectible_recvmsg, __vsock_stream_recvmsg) --- */
+
+static int64_t vsock_rcvtimeo_ns(const struct sp_sock *sk, int flags)
+{
+	if (flags & MSG_DONTWAIT)
+		return 0;
+	return sk->rcvtimeo == SP_TIMEO_MAX ? INT64_MAX : jiffies_to_ns(sk->rcvtimeo);
+}
+
+static ssize_t vsock_wait_data(struct vsock_sock *vsk, uint64_t deadline, bool nonblock)
+{
+	struct sp_sock *sk = vsk->sk;
+	int64_t data;
+
+	for (;;) {
+		data = vsk->transport->stream_has_data(vsk);
+		if (data != 0)
+			break;
+		if (sk->err != 0 || (sk->shutdown & SP_RCV_SHUTDOWN) ||
+		    (vsk->peer_shutdown & SP_SEND_SHUTDOWN))
+			break;
+		if (nonblock || !vsock_wait(deadline))
+			return -EAGAIN;
+	}
+	return data < 0 ? -ENOMEM : data;
+}
+
+static ssize_t vsock_recvmsg(struct sp_sock *sk, struct sp_msg *m, struct msghdr *msg)
+{
+	struct vsock_sock *vsk = sk->priv;
+	const struct vsock_transport *transport = vsk->transport;
+	size_t len = m->len, copied = 0, target;
+	struct sp_iov_iter it;
+	uint64_t deadline;
+	bool nonblock;
+	ssize_t err;
+
+	if (msg)
+		msg->msg_namelen = 0;   /* a stream reports no source address */
+	if (!transport || vsk->sk_state != VSOCK_TCP_ESTABLISHED)
+		return vsk->sock_done ? 0 : -ENOTCONN;
+	if (m->flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	/* Data may still be queued after the peer shut down: peer_shutdown is not checked here. */
+	if (sk->shutdown & SP_RCV_SHUTDOWN)
+		return 0;
+	if (!len)
+		return 0;
+
+	target = (m->flags & MSG_WAITALL) ? len : 1;    /* sock_rcvlowat(), SO_RCVLOWAT = 1 */
+	if (target >= transport->stream_rcvhiwat(vsk))
+		return -ENOMEM;
+	nonblock = vsock_rcvtimeo_ns(sk, m->flags) == 0;
+	deadline = vsock_deadline(vsock_rcvtimeo_ns(sk, m->flags));
+	sp_iter_init(&it, m);
+
+	for (;;) {
+		ssize_t read;
+
+		err = vsock_wait_data(vsk, deadline, nonblock);
+		if (err <= 0)
+			break;
+		read = transport->stream_dequeue(vsk, &it, len - copied, m->flags);
+		if (read < 0) {
+			err = read;
+			break;
+		}
+		copied += (size_t)read;
+		if ((size_t)read >= target || (m->flags & MSG_PEEK))
+			break;
+		target -= (size_t)read;
+	}
+	if (sk->err)
+		err = -sk->err;
+	else if (sk->shutdown & SP_RCV_SHUTDOWN)
+		err = 0;
+	if (copied > 0)
+		err = (ssize_t)copied;
+	vsock_flush();  /* a CREDIT_UPDATE the read triggered */
+	return err;
+}
+
+/* --- shutdown(), close() --- */
+
+static int vsock_shutdown(struct sp_sock *sk, int how)
+{
+	struct vsock_sock *vsk = sk->priv;
+	int mode = how + 1;     /* SHUT_RD/WR/RDWR -> RCV_SHUTDOWN/SEND_SHUTDOWN bits */
+
+	if ((mode & ~VSOCK_SHUTDOWN_MASK) || !mode)
+		return -EINVAL;
+	if (sk->state == SS_UNCONNECTED)
+		return -ENOTCONN;
+	sk->state = SS_DISCONNECTING;
+
+	mode &= VSOCK_SHUTDOWN_MASK;
+	sk->shutdown |= mode;
+	vsk->sk_shutdown = sk->shutdown;
+	vsk->sock_done = false;
+	if (vsk->transport) {
+		vsk->transport->shutdown(vsk, mode);
+		vsock_flush();
+	}
+	return 0;
+}
+
+/*
+ * ≈ __vsock_release(): the transport says whether the socket can go now or
+ * lingers (SHUTDOWN sent, waiting for the peer's RST, at most
+ * VSOCK_CLOSE_TIMEOUT). A lingering socket has lost its descriptor.
+ */
+static void vsock_release(struct sp_sock *sk)
+{
+	struct vsock_sock *vsk = sk->priv;
+	bool gone = true;
+
+	if (!vsk)
+		return;
+	sk->priv = NULL;
+	vsk->sk_shutdown = sk->shutdown;
+	vsk->sk = NULL;
+	vsock_timer_set(&vsk->connect_deadline_ns, 0);
+	if (vsk->transport)
+		gone = vsk->transport->release(vsk);
+	vsk->sk_shutdown = VSOCK_SHUTDOWN_MASK;
+	vsock_flush();
+	if (gone)
+		vsock_remove_sock(vsk);         /* frees it: it has no descriptor left */
+}
+
+void vsock_close_timer(struct vsock_sock *vsk, bool arm)
+{
+	vsock_timer_set(&vsk->close_deadline_ns, arm ? sp_now_ns() + VSOCK_CLOSE_TIMEOUT_NS : 0);
+}
+
+/* --- options (≈ vsock_connectible_setsockopt/getsockopt) --- */
+
+static void vsock_update_buffer_size(struct vsock_sock *vsk, uint64_t val)
+{
+	if (val > vsk->buffer_max_size)
+		val = vsk->buffer_max_size;
+	if (val < vsk->buffer_min_size)
+		val = vsk->buffer_min_size;
+	if (val != vsk->buffer_size && vsk->transport && vsk->transport->notify_buffer_size) {
+		vsk->transport->notify_buffer_size(vsk, &val);
+		vsock_flush();
+	}
+	vsk->buffer_size = val;
+}
+
+static int vsock_setsockopt(struct sp_sock *sk, int level, int name, const void *val, socklen_t len)
+{
+	struct vsock_sock *vsk = sk->priv;
+	struct { int64_t sec, usec; } tv;
+	uint64_t v;
+
+	if (level != AF_VSOCK)  /* SOL_SOCKET options socket.c does not know land here too */
+		return -ENOPROTOOPT;
+
+	switch (name) {
+	case SO_VM_SOCKETS_BUFFER_SIZE:
+	case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+	case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+		if ((int)len < (int)sizeof(v))
+			return -EINVAL;
+		if (!val || !sp_access_ok(val, sizeof(v)))
+			return -EFAULT;
+		memcpy(&v, val, sizeof(v));
+		if (name == SO_VM_SOCKETS_BUFFER_SIZE) {
+			vsock_update_buffer_size(vsk, v);
+		} else {
+			if (name == SO_VM_SOCKETS_BUFFER_MAX_SIZE)
+				vsk->buffer_max_size = v;
+			else
+				vsk->buffer_min_size = v;
+			vsock_update_buffer_size(vsk, vsk->buffer_size);
+		}
+		return 0;
+	case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
+	case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW:
+		/* Both are a 16-byte timeval on x86-64. */
+		if ((int)len < (int)sizeof(tv))
+			return -EINVAL;
+		if (!val || !sp_access_ok(val, sizeof(tv)))
+			return -EFAULT;
+		memcpy(&tv, val, sizeof(tv));
+		if (tv.sec >= 0 && tv.usec < USEC_PER_SEC && tv.sec < INT64_MAX / SP_HZ - 1) {
+			uint64_t per = USEC_PER_SEC / SP_HZ;
+
+			/* (unsigned long)tv_usec, as the kernel rounds it */
+			vsk->connect_timeout = tv.sec * SP_HZ +
+				(int64_t)(((uint64_t)tv.usec + per - 1) / per);
+			if (vsk->connect_timeout == 0)
+				vsk->connect_timeout = VSOCK_DEFAULT_CONNECT_TIMEOUT;
+			return 0;
+		}
+		return -ERANGE;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+static int vsock_getsockopt(struct sp_sock *sk, int level, int name, void *val, socklen_t *lenp)
+{
+	struct vsock_sock *vsk = sk->priv;
+	union { uint64_t val64; struct { int64_t sec, usec; } tv; } v;
+	int len, lv;
+
+	if (level != AF_VSOCK)
+		return -ENOPROTOOPT;
+	if (!lenp || !sp_access_ok(lenp, sizeof(*lenp)))
+		return -EFAULT;
+	len = (int)*lenp;
+	memset(&v, 0, sizeof(v));
+	switch (name) {
+	case SO_VM_SOCKETS_BUFFER_SIZE:
+		v.val64 = vsk->buffer_size;
+		lv = sizeof(v.val64);
+		break;
+	case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+		v.val64 = vsk->buffer_max_size;
+		lv = sizeof(v.val64);
+		break;
+	case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+		v.val64 = vsk->buffer_min_size;
+		lv = sizeof(v.val64);
+		break;
+	case SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD:
+	case SO_VM_SOCKETS_CONNECT_TIMEOUT_NEW:
+		/* sock_get_timeout(): jiffies back to a timeval */
+		v.tv.sec = vsk->connect_timeout / SP_HZ;
+		v.tv.usec = (vsk->connect_timeout % SP_HZ) * USEC_PER_SEC / SP_HZ;
+		lv = sizeof(v.tv);
+		break;
+	default:
+		return -ENOPROTOOPT;
+	}
+	if (len < lv)
+		return -EINVAL;
+	if (len > lv)
+		len = lv;
+	if (!val || !sp_access_ok(val, (size_t)len))
+		return -EFAULT;
+	memcpy(val, &v, (size_t)len);
+	*lenp = (socklen_t)len;
+	return 0;
+}
+
+/*
+ * ≈ vsock_ioctl(). SIOCOUTQ is 6.12's; SIOCINQ came with a later kernel
+ * (6.12 answers ENOTTY) and is served the way that kernel serves it.
+ */
+static int vsock_ioctl(struct sp_sock *sk, unsigned long req, void *arg)
+{
+	struct vsock_sock *vsk = sk->priv;
+	const struct vsock_transport *transport = vsk->transport;
+	int64_t n;
+	int v;
+
+	switch (req) {
+	case SIOCOUTQ:
+		if (!transport || !transport->unsent_bytes)
+			return -EOPNOTSUPP;
+		if (vsk->sk_state == VSOCK_TCP_LISTEN)
+			return -EINVAL;
+		n = transport->unsent_bytes(vsk);
+		break;
+	case SIOCINQ:
+		if (!transport)
+			return -EOPNOTSUPP;
+		if (vsk->sk_state == VSOCK_TCP_LISTEN)
+			return -EINVAL;
+		n = transport->stream_has_data(vsk);
+		break;
+	default:
+		return -ENOTTY;
+	}
+	if (n < 0)
+		return (int)n;
+	if (!arg || !sp_access_ok(arg, sizeof(int)))
+		return -EFAULT;
+	v = (int)n;
+	memcpy(arg, &v, sizeof(v));
+	return 0;
+}
+
+/* ≈ vsock_poll() for a connectible socket. */
+static unsigned int vsock_poll(struct sp_sock *sk)
+{
+	struct vsock_sock *vsk = sk->priv;
+	const struct vsock_transport *t = vsk->transport;
+	unsigned int mask = 0;
+
+	if (sk->err)
+		mask |= POLLERR;
+	if (sk->shutdown == VSOCK_SHUTDOWN_MASK ||
+	    ((sk->shutdown & SP_SEND_SHUTDOWN) && (vsk->peer_shutdown & SP_SEND_SHUTDOWN)))
+		mask |= POLLHUP;
+	if ((sk->shutdown & SP_RCV_SHUTDOWN) || (vsk->peer_shutdown & SP_SEND_SHUTDOWN))
+		mask |= POLLRDHUP;
+	if (t && vsk->sk_state == VSOCK_TCP_ESTABLISHED && t->stream_has_data(vsk) > 0)
+		mask |= POLLIN | POLLRDNORM;
+	if (vsk->sock_done || (sk->shutdown & SP_RCV_SHUTDOWN) ||
+	    (vsk->peer_shutdown & SP_SEND_SHUTDOWN))
+		mask |= POLLIN | POLLRDNORM;
+	if (vsk->sk_state == VSOCK_TCP_CLOSE && sk->state == SS_CONNECTING)
+		mask |= POLLOUT | POLLWRNORM;   /* a failed connect is "writable" with an error */
+	if (t && vsk->sk_state == VSOCK_TCP_ESTABLISHED && !(sk->shutdown & SP_SEND_SHUTDOWN) &&
+	    t->stream_has_space(vsk) > 0)
+		mask |= POLLOUT | POLLWRNORM;
+	if ((vsk->sk_state == VSOCK_TCP_CLOSE || vsk->sk_state == VSOCK_TCP_CLOSING) &&
+	    !(sk->shutdown & SP_SEND_SHUTDOWN))
+		mask |= POLLOUT | POLLWRNORM;
+	return mask;
+}
+
+static const struct sp_proto_ops vsock_stream_ops = {
+	.bind = vsock_bind,
+	.connect = vsock_connect,
+	.getname = vsock_getname,
+	.sendmsg = vsock_sendmsg,
+	.sendmmsg = vsock_sendmmsg,
+	.recvmsg = vsock_recvmsg,
+	.shutdown = vsock_shutdown,
+	.release = vsock_release,
+	.setsockopt = vsock_setsockopt,
+	.getsockopt = vsock_getsockopt,
+	.ioctl = vsock_ioctl,
+	.poll = vsock_poll,
+};
+
+/* --- the family --- */
+
+static void vsock_run_timers(void)
+{
+	struct vsock_sock *vsk, *next;
+	uint64_t now = sp_now_ns();
+	unsigned int i;
+
+	for (i = 0; i < VSOCK_HASH_SIZE && vsock_timers; i++)
+		for (vsk = vsock_hash[i]; vsk; vsk = next) {
+			next = vsk->hnext;
+			if (vsk->connect_deadline_ns && now >= vsk->connect_deadline_ns) {
+				vsock_timer_set(&vsk->connect_deadline_ns, 0);
+				vsock_connect_timeout(vsk);
+			}
+			if (vsk->close_deadline_ns && now >= vsk->close_deadline_ns) {
+				vsock_timer_set(&vsk->close_deadline_ns, 0);
+				vsk->transport->close_timeout(vsk);
+			}
+		}
+}
+
+static int vsock_family_progress(void)
+{
+	int work = transport_g2h ? transport_g2h->progress() : 0;
+
+	if (vsock_timers)
+		vsock_run_timers();
+	return work;
+}
+
+static int vsock_family_init(const struct sp_init_cfg *cfg)
+{
+	if (transport_g2h)      /* a test's transport, registered before sp_init */
+		return 0;
+	if (!cfg->vsock_dev)
+		return -ENODEV;
+	return vsock_virtio_init(cfg->vsock_dev);
+}
+
+/* Sockets still closing get their RST now: nobody will poll for the peer's. */
+static void vsock_family_fini(void)
+{
+	struct vsock_sock *vsk, *next;
+	unsigned int i;
+
+	for (i = 0; i < VSOCK_HASH_SIZE; i++)
+		for (vsk = vsock_hash[i]; vsk; vsk = next) {
+			next = vsk->hnext;
+			if (!vsk->sk && vsk->close_deadline_ns) {
+				vsock_timer_set(&vsk->close_deadline_ns, 0);
+				vsk->transport->close_timeout(vsk);
+			}
+		}
+	vsock_flush();
+	if (transport_g2h && transport_g2h->fini)
+		transport_g2h->fini();
+}
+
+const struct sp_family sp_vsock_family = {
+	.name = "vsock",
+	.domain = AF_VSOCK,
+	.type = SOCK_STREAM,
+	.protocol = PF_VSOCK,
+	.create = vsock_create,
+	.init = vsock_family_init,
+	.fini = vsock_family_fini,
+	.progress = vsock_family_progress,
+};

@@ -1,0 +1,736 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio transport for vsock streams (≈ virtio_transport_common.c and the
+ * guest half of virtio_transport.c, Linux 6.12) on the pmd/ poll-mode driver.
+ *
+ * Tx: packets are built straight from the caller's iovecs into mbufs from the
+ * device's pool, header first with the socket's current buf_alloc and
+ * fwd_cnt, and wait in txq (≈ send_pkt_queue) until flush() hands them all to
+ * sp_vsock_tx_burst(): one avail-index update and one kick per flush. What the
+ * ring cannot take stays queued, in order, for the next flush, as the kernel's
+ * send worker keeps what the virtqueue refuses.
+ *
+ * Rx: sp_poll() -> progress() takes packets from the rx ring and dispatches
+ * them by state: RESPONSE/RST while connecting; SHUTDOWN, RST, CREDIT_UPDATE,
+ * CREDIT_REQUEST and RW while connected; RST while closing. Every packet
+ * updates what we know of the peer's credit.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_mbuf.h>
+
+#include "virtio_vsock.h"
+#include "vsock.h"
+#include "vsock_proto.h"
+
+#define RX_BURST 32
+
+/* Per socket (≈ struct virtio_vsock_sock). */
+struct virtio_vsock_sock {
+	struct vsock_sock *vsk;
+	struct vsock_credit cr;         /* tx_cnt, peer_*, fwd_cnt, last_fwd_cnt, buf_alloc, rx_bytes */
+	uint64_t bytes_unsent;          /* RW payload still in txq, not yet on the ring */
+	uint8_t *rx_buf;                /* received payload not yet read: rx_buf[rx_head ..+ rx_bytes] */
+	uint32_t rx_cap, rx_head;
+};
+
+struct txq_ent {
+	struct rte_mbuf *m;
+	struct virtio_vsock_sock *vvs;  /* NULL for packets of no socket (RST replies) or gone ones */
+	uint32_t payload;
+};
+
+static struct {
+	struct sp_vsock_dev *dev;
+	struct rte_mempool *pool;
+	struct txq_ent *txq;
+	unsigned int txq_n, txq_cap;
+	bool dead;
+	struct vsock_virtio_stats st;
+} vv;
+
+static inline struct virtio_vsock_sock *vvs_of(struct vsock_sock *vsk)
+{
+	return vsk->trans;
+}
+
+/* --- tx --- */
+
+static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t payload)
+{
+	if (vv.txq_n == vv.txq_cap) {
+		unsigned int cap = vv.txq_cap ? 2 * vv.txq_cap : 256;
+		struct txq_ent *q = realloc(vv.txq, cap * sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		vv.txq = q;
+		vv.txq_cap = cap;
+	}
+	vv.txq[vv.txq_n++] = (struct txq_ent){ m, vvs, payload };
+	if (vvs)
+		vvs->bytes_unsent += payload;
+	return 0;
+}
+
+/* Everything queued goes to the ring in one burst; the rest waits in order. */
+static unsigned int vv_flush(void)
+{
+	struct rte_mbuf *burst[512];
+	unsigned int done = 0, i, n, taken;
+
+	if (!vv.dev || !vv.txq_n)
+		return 0;
+	if (vv.dead) {
+		for (i = 0; i < vv.txq_n; i++) {
+			if (vv.txq[i].vvs)
+				vv.txq[i].vvs->bytes_unsent -= vv.txq[i].payload;
+			rte_pktmbuf_free(vv.txq[i].m);
+		}
+		vv.txq_n = 0;
+		return 0;
+	}
+	/* One call normally; a queue longer than burst[] needs more. */
+	while (done < vv.txq_n) {
+		n = vv.txq_n - done;
+		if (n > RTE_DIM(burst))
+			n = RTE_DIM(burst);
+		for (i = 0; i < n; i++)
+			burst[i] = vv.txq[done + i].m;
+		taken = sp_vsock_tx_burst(vv.dev, burst, (uint16_t)n);
+		vv.st.tx_bursts++;
+		vv.st.tx_pkts += taken;
+		for (i = 0; i < taken; i++)
+			if (vv.txq[done + i].vvs)
+				vv.txq[done + i].vvs->bytes_unsent -= vv.txq[done + i].payload;
+		done += taken;
+		if (taken < n)
+			break;
+	}
+	if (done < vv.txq_n) {
+		vv.st.tx_backlog += vv.txq_n - done;
+		memmove(vv.txq, vv.txq + done, (vv.txq_n - done) * sizeof(*vv.txq));
+	}
+	vv.txq_n -= done;
+	return vv.txq_n;
+}
+
+static struct rte_mbuf *vv_mbuf_alloc(void)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(vv.pool);
+
+	if (!m && vv.txq_n) {
+		/* The pool is in our own backlog or in completed tx buffers: push, reclaim, retry. */
+		vv_flush();
+		sp_vsock_tx_free(vv.dev);
+		m = rte_pktmbuf_alloc(vv.pool);
+	}
+	return m;
+}
+
+/*
+ * ≈ virtio_transport_alloc_skb + virtio_transport_inc_tx_pkt: one packet,
+ * payload copied from it into the mbuf chain, header stamped with the
+ * socket's buf_alloc and fwd_cnt as they are now.
+ */
+static struct rte_mbuf *vv_pkt_build(const struct vsock_hdr *h_in, struct virtio_vsock_sock *vvs,
+				     struct sp_iov_iter *it, uint32_t len)
+{
+	struct rte_mbuf *head, *seg;
+	struct vsock_hdr h = *h_in;
+	uint32_t left = len;
+
+	head = vv_mbuf_alloc();
+	if (!head)
+		return NULL;
+	if (!rte_pktmbuf_append(head, sizeof(struct vsock_hdr)))
+		goto fail;
+	seg = head;
+	while (left) {
+		uint32_t room = rte_pktmbuf_tailroom(seg), n;
+
+		if (!room) {
+			struct rte_mbuf *s = vv_mbuf_alloc();
+
+			if (!s)
+				goto fail;
+			seg->next = s;
+			seg = s;
+			head->nb_segs++;
+			continue;
+		}
+		n = left < room ? left : room;
+		if (sp_iter_copy(it, rte_pktmbuf_mtod_offset(seg, char *, seg->data_len), n) != (ssize_t)n)
+			goto fail;      /* a fault in the caller's buffer */
+		seg->data_len = (uint16_t)(seg->data_len + n);
+		head->pkt_len += n;
+		left -= n;
+	}
+	h.len = len;
+	if (vvs) {
+		h.buf_alloc = vvs->cr.buf_alloc;
+		h.fwd_cnt = vvs->cr.fwd_cnt;
+		vvs->cr.last_fwd_cnt = vvs->cr.fwd_cnt;
+	}
+	vsock_hdr_encode(rte_pktmbuf_mtod(head, void *), &h);
+	return head;
+fail:
+	rte_pktmbuf_free(head);
+	return NULL;
+}
+
+static void vv_hdr_init(struct vsock_hdr *h, const struct vsock_sock *vsk, uint16_t op, uint32_t flags)
+{
+	memset(h, 0, sizeof(*h));
+	h->src_cid = sp_vsock_dev_cid(vv.dev);
+	h->src_port = vsk->local_addr.svm_port;
+	h->dst_cid = vsk->remote_addr.svm_cid;
+	h->dst_port = vsk->remote_addr.svm_port;
+	h->type = VSOCK_TYPE_STREAM;
+	h->op = op;
+	h->flags = flags;
+}
+
+/* A control packet (no payload) for a socket. */
+static int vv_send_ctrl(struct vsock_sock *vsk, uint16_t op, uint32_t flags)
+{
+	struct virtio_vsock_sock *vvs = vvs_of(vsk);
+	struct vsock_hdr h;
+	struct rte_mbuf *m;
+
+	if (vv.dead)
+		return -ENODEV;
+	vv_hdr_init(&h, vsk, op, flags);
+	m = vv_pkt_build(&h, vvs, NULL, 0);
+	if (!m)
+		return -ENOMEM;
+	if (txq_push(m, NULL, 0)) {
+		rte_pktmbuf_free(m);
+		return -ENOMEM;
+	}
+	if (op == VSOCK_OP_CREDIT_UPDATE)
+		vv.st.credit_updates_sent++;
+	return 0;
+}
+
+static int vv_send_credit_update(struct vsock_sock *vsk)
+{
+	return vv_send_ctrl(vsk, VSOCK_OP_CREDIT_UPDATE, 0);
+}
+
+/* ≈ virtio_transport_reset(): never answer an RST with an RST. */
+static int vv_reset(struct vsock_sock *vsk, const struct vsock_hdr *in)
+{
+	if (in && in->op == VSOCK_OP_RST)
+		return 0;
+	return vv_send_ctrl(vsk, VSOCK_OP_RST, 0);
+}
+
+/* ≈ virtio_transport_reset_no_sock(): an RST to a packet that reached no socket. */
+static void vv_reset_no_sock(const struct vsock_hdr *in)
+{
+	struct vsock_hdr h;
+	struct rte_mbuf *m;
+
+	if (in->op == VSOCK_OP_RST || vv.dead)
+		return;
+	memset(&h, 0, sizeof(h));
+	h.src_cid = in->dst_cid;
+	h.src_port = in->dst_port;
+	h.dst_cid = in->src_cid;
+	h.dst_port = in->src_port;
+	h.type = in->type;
+	h.op = VSOCK_OP_RST;
+	m = vv_pkt_build(&h, NULL, NULL, 0);
+	if (m && txq_push(m, NULL, 0) == 0)
+		vv.st.rx_rst_sent++;
+	else if (m)
+		rte_pktmbuf_free(m);
+}
+
+/* --- transport ops: socket lifetime --- */
+
+static int vv_init(struct vsock_sock *vsk)
+{
+	struct virtio_vsock_sock *vvs = calloc(1, sizeof(*vvs));
+
+	if (!vvs)
+		return -ENOMEM;
+	vvs->vsk = vsk;
+	if (vsk->buffer_size > UINT32_MAX)
+		vsk->buffer_size = UINT32_MAX;
+	vvs->cr.buf_alloc = (uint32_t)vsk->buffer_size;
+	vsk->trans = vvs;
+	return 0;
+}
+
+static void vv_destruct(struct vsock_sock *vsk)
+{
+	struct virtio_vsock_sock *vvs = vvs_of(vsk);
+	unsigned int i;
+
+	if (!vvs)
+		return;
+	/* Queued packets stay (the kernel's hold a reference); they just lose their owner. */
+	for (i = 0; i < vv.txq_n; i++)
+		if (vv.txq[i].vvs == vvs)
+			vv.txq[i].vvs = NULL;
+	free(vvs->rx_buf);
+	free(vvs);
+	vsk->trans = NULL;
+}
+
+/* ≈ virtio_transport_do_close(). May free an orphan: callers must not touch vsk after. */
+static void vv_do_close(struct vsock_sock *vsk)
+{
+	vsk->sock_done = true;
+	vsk->peer_shutdown = VSOCK_SHUTDOWN_MASK;
+	if (vvs_of(vsk)->cr.rx_bytes == 0)
+		vsk->sk_state = VSOCK_TCP_CLOSING;
+	if (vsk->close_deadline_ns) {
+		vsock_close_timer(vsk, false);
+		vsock_remove_sock(vsk);
+	}
+}
+
+/* ≈ virtio_transport_close(): SHUTDOWN now, RST when the peer answers or the timer fires. */
+static bool vv_release(struct vsock_sock *vsk)
+{
+	if (vsk->sk_state == VSOCK_TCP_ESTABLISHED || vsk->sk_state == VSOCK_TCP_CLOSING) {
+		if ((vsk->peer_shutdown & VSOCK_SHUTDOWN_MASK) == VSOCK_SHUTDOWN_MASK) {
+			vv_reset(vsk, NULL);
+		} else {
+			if ((vsk->sk_shutdown & VSOCK_SHUTDOWN_MASK) != VSOCK_SHUTDOWN_MASK)
+				vv_send_ctrl(vsk, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+			if (!vsk->sock_done) {
+				vsock_close_timer(vsk, true);
+				return false;
+			}
+		}
+	}
+	vsk->sock_done = true;
+	return true;
+}
+
+static void vv_close_timeout(struct vsock_sock *vsk)
+{
+	if (!vsk->sock_done) {
+		vv_reset(vsk, NULL);
+		vv_do_close(vsk);
+	}
+	vsock_remove_sock(vsk);
+}
+
+static int vv_connect(struct vsock_sock *vsk)
+{
+	return vv_send_ctrl(vsk, VSOCK_OP_REQUEST, 0);
+}
+
+static int vv_shutdown(struct vsock_sock *vsk, int mode)
+{
+	return vv_send_ctrl(vsk, VSOCK_OP_SHUTDOWN,
+			    ((mode & SP_RCV_SHUTDOWN) ? VSOCK_SHUTDOWN_RCV : 0) |
+			    ((mode & SP_SEND_SHUTDOWN) ? VSOCK_SHUTDOWN_SEND : 0));
+}
+
+/* A connect that timed out takes its not yet sent packets back. */
+static void vv_cancel_pkt(struct vsock_sock *vsk)
+{
+	struct virtio_vsock_sock *vvs = vvs_of(vsk);
+	unsigned int i, j = 0;
+
+	for (i = 0; i < vv.txq_n; i++) {
+		struct rte_mbuf *m = vv.txq[i].m;
+		const struct vsock_hdr *h = rte_pktmbuf_mtod(m, const struct vsock_hdr *);
+
+		if (vv.txq[i].vvs == vvs ||
+		    (h->src_port == vsk->local_addr.svm_port && h->dst_port == vsk->remote_addr.svm_port &&
+		     h->dst_cid == vsk->remote_addr.svm_cid)) {
+			if (vv.txq[i].vvs)
+				vvs->bytes_unsent -= vv.txq[i].payload;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		vv.txq[j++] = vv.txq[i];
+	}
+	vv.txq_n = j;
+}
+
+/* --- transport ops: stream --- */
+
+static int64_t vv_has_space(struct vsock_sock *vsk)
+{
+	return vsock_peer_free(&vvs_of(vsk)->cr);
+}
+
+static int64_t vv_has_data(struct vsock_sock *vsk)
+{
+	return vvs_of(vsk)->cr.rx_bytes;
+}
+
+static uint64_t vv_rcvhiwat(struct vsock_sock *vsk)
+{
+	return vvs_of(vsk)->cr.buf_alloc;
+}
+
+/*
+ * ≈ virtio_transport_stream_enqueue -> virtio_transport_send_pkt_info: takes
+ * as much credit as there is for len, cuts it into RW packets of at most
+ * VSOCK_MAX_PKT_PAYLOAD, gives back the credit of what could not be built.
+ */
+static ssize_t vv_stream_enqueue(struct vsock_sock *vsk, struct sp_iov_iter *it, size_t len)
+{
+	struct virtio_vsock_sock *vvs = vvs_of(vsk);
+	uint32_t pkt_len, rest;
+	struct vsock_hdr h;
+	ssize_t ret = 0;
+
+	if (vv.dead)
+		return -ENODEV;
+	pkt_len = vsock_credit_take(&vvs->cr, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	if (!pkt_len)
+		return 0;
+	vv_hdr_init(&h, vsk, VSOCK_OP_RW, 0);
+	rest = pkt_len;
+	do {
+		uint32_t n = rest < VSOCK_MAX_PKT_PAYLOAD ? rest : VSOCK_MAX_PKT_PAYLOAD;
+		struct rte_mbuf *m = vv_pkt_build(&h, vvs, it, n);
+
+		/* A fault in the caller's memory fails the allocation in the kernel too: ENOMEM. */
+		if (!m || txq_push(m, vvs, n)) {
+			rte_pktmbuf_free(m);
+			ret = -ENOMEM;
+			break;
+		}
+		rest -= n;
+	} while (rest);
+	vsock_credit_return(&vvs->cr, rest);
+	return rest != pkt_len ? (ssize_t)(pkt_len - rest) : ret;
+}
+
+/* ≈ virtio_transport_stream_do_dequeue / do_peek, with 6.12's CREDIT_UPDATE triggers. */
+static ssize_t vv_stream_dequeue(struct vsock_sock *vsk, struct sp_iov_iter *it, size_t len, int flags)
+{
+	struct virtio_vsock_sock *vvs = vvs_of(vsk);
+	uint32_t n = vvs->cr.rx_bytes, first, delta;
+	ssize_t r1, r2 = 0;
+
+	if (n > len)
+		n = (uint32_t)len;
+	if (!n)
+		return 0;
+	first = n;
+	if (vvs->rx_head + first > vvs->rx_cap)
+		first = vvs->rx_cap - vvs->rx_head;
+	r1 = sp_iter_copy_to(it, vvs->rx_buf + vvs->rx_head, first);
+	if (r1 == (ssize_t)first && first < n)
+		r2 = sp_iter_copy_to(it, vvs->rx_buf, n - first);
+	if (r1 < 0)
+		return r1;
+	n = (uint32_t)r1 + (r2 > 0 ? (uint32_t)r2 : 0);
+	if (flags & MSG_PEEK)
+		return n;
+
+	vvs->rx_head = (vvs->rx_head + n) % (vvs->rx_cap ? vvs->rx_cap : 1);
+	vvs->cr.rx_bytes -= n;
+	vvs->cr.fwd_cnt += n;
+	/*
+	 * Tell the peer about the room made, but not for every read: when less
+	 * than one maximal packet of the buffer is left unannounced, or when the
+	 * queue is empty (below SO_RCVLOWAT, 1), so that a waiting reader wakes.
+	 */
+	delta = vvs->cr.fwd_cnt - vvs->cr.last_fwd_cnt;
+	if (delta && (vvs->cr.buf_alloc - delta < VSOCK_MAX_PKT_PAYLOAD || vvs->cr.rx_bytes == 0))
+		vv_send_credit_update(vsk);
+	return n;
+}
+
+static void vv_notify_buffer_size(struct vsock_sock *vsk, uint64_t *val)
+{
+	struct virtio_vsock_sock *vvs = vvs_of(vsk);
+
+	if (*val > UINT32_MAX)  /* VIRTIO_VSOCK_MAX_BUF_SIZE */
+		*val = UINT32_MAX;
+	vvs->cr.buf_alloc = (uint32_t)*val;
+	vv_send_credit_update(vsk);
+}
+
+static int64_t vv_unsent_bytes(struct vsock_sock *vsk)
+{
+	return (int64_t)vvs_of(vsk)->bytes_unsent;
+}
+
+/* --- rx --- */
+
+/* Appends payload to the socket's receive FIFO (a ring of rx_cap bytes). */
+static int vv_rx_append(struct virtio_vsock_sock *vvs, const struct rte_mbuf *m, uint32_t off, uint32_t len)
+{
+	uint32_t tail, first;
+
+	if (vvs->cr.rx_bytes + len > vvs->rx_cap) {
+		uint32_t cap = vvs->rx_cap ? vvs->rx_cap : 4096;
+		uint8_t *b;
+
+		while (cap < vvs->cr.rx_bytes + len)
+			cap *= 2;
+		b = malloc(cap);
+		if (!b)
+			return -ENOMEM;
+		/* unwrap into the new ring */
+		first = vvs->cr.rx_bytes;
+		if (vvs->rx_head + first > vvs->rx_cap)
+			first = vvs->rx_cap - vvs->rx_head;
+		if (vvs->cr.rx_bytes) {
+			memcpy(b, vvs->rx_buf + vvs->rx_head, first);
+			memcpy(b + first, vvs->rx_buf, vvs->cr.rx_bytes - first);
+		}
+		free(vvs->rx_buf);
+		vvs->rx_buf = b;
+		vvs->rx_cap = cap;
+		vvs->rx_head = 0;
+	}
+	tail = (vvs->rx_head + vvs->cr.rx_bytes) % vvs->rx_cap;
+	first = len;
+	if (tail + first > vvs->rx_cap)
+		first = vvs->rx_cap - tail;
+	rte_pktmbuf_read(m, off, first, vvs->rx_buf + tail);
+	if (first < len)
+		rte_pktmbuf_read(m, off + first, len - first, vvs->rx_buf);
+	vvs->cr.rx_bytes += len;
+	return 0;
+}
+
+/* ≈ virtio_transport_recv_enqueue: never more than we advertised (buf_alloc). */
+static void vv_recv_enqueue(struct vsock_sock *vsk, const struct rte_mbuf *m, const struct vsock_hdr *h)
+{
+	struct virtio_vsock_sock *vvs = vvs_of(vsk);
+
+	if (!h->len)
+		return;
+	if ((uint64_t)vvs->cr.rx_bytes + h->len > vvs->cr.buf_alloc ||
+	    vv_rx_append(vvs, m, sizeof(*h), h->len)) {
+		vv.st.rx_dropped_overflow++;
+		return;
+	}
+}
+
+static void vv_recv_connecting(struct vsock_sock *vsk, const struct vsock_hdr *h)
+{
+	int skerr;
+
+	switch (h->op) {
+	case VSOCK_OP_RESPONSE:
+		vsk->sk_state = VSOCK_TCP_ESTABLISHED;
+		vsock_set_ss(vsk, SS_CONNECTED);
+		vsock_insert_connected(vsk);
+		return;
+	case VSOCK_OP_INVALID:
+		return;
+	case VSOCK_OP_RST:
+		skerr = ECONNRESET;
+		break;
+	default:
+		skerr = EPROTO;
+		break;
+	}
+	vv_reset(vsk, h);
+	vsk->sk_state = VSOCK_TCP_CLOSE;
+	vsock_set_err(vsk, skerr);
+}
+
+/* May free an orphan (through vv_do_close / vsock_remove_sock). */
+static void vv_recv_connected(struct vsock_sock *vsk, const struct rte_mbuf *m, const struct vsock_hdr *h)
+{
+	switch (h->op) {
+	case VSOCK_OP_RW:
+		vv_recv_enqueue(vsk, m, h);
+		break;
+	case VSOCK_OP_CREDIT_UPDATE:
+		break;          /* the credit came with the header; a sender waiting polls it */
+	case VSOCK_OP_CREDIT_REQUEST:
+		vv_send_credit_update(vsk);
+		vv.st.credit_requests_answered++;
+		break;
+	case VSOCK_OP_SHUTDOWN:
+		if (h->flags & VSOCK_SHUTDOWN_RCV)
+			vsk->peer_shutdown |= SP_RCV_SHUTDOWN;
+		if (h->flags & VSOCK_SHUTDOWN_SEND)
+			vsk->peer_shutdown |= SP_SEND_SHUTDOWN;
+		if (vsk->peer_shutdown == VSOCK_SHUTDOWN_MASK) {
+			bool orphan_closing = !vsk->sk && vsk->close_deadline_ns;
+
+			if (vvs_of(vsk)->cr.rx_bytes == 0 && !vsk->sock_done) {
+				vv_reset(vsk, NULL);
+				vv_do_close(vsk);       /* frees an orphan */
+				if (orphan_closing)
+					return;
+			}
+			/* Out of the tables anyway: a new connection from the same port must work. */
+			vsock_remove_sock(vsk);
+		}
+		break;
+	case VSOCK_OP_RST:
+		vv_do_close(vsk);
+		break;
+	default:
+		break;          /* REQUEST/RESPONSE on a connected socket: dropped */
+	}
+}
+
+/* ≈ virtio_transport_recv_pkt(). */
+static void vv_recv_pkt(const struct rte_mbuf *m)
+{
+	struct sockaddr_vm src = { .svm_family = AF_VSOCK }, dst = { .svm_family = AF_VSOCK };
+	struct vsock_sock *vsk;
+	struct vsock_hdr h;
+
+	vsock_hdr_decode(&h, rte_pktmbuf_mtod(m, const void *));
+	vv.st.rx_pkts++;
+	src.svm_cid = (unsigned int)h.src_cid;
+	src.svm_port = h.src_port;
+	dst.svm_cid = (unsigned int)h.dst_cid;
+	dst.svm_port = h.dst_port;
+
+	if (h.type != VSOCK_TYPE_STREAM) {
+		vv_reset_no_sock(&h);
+		return;
+	}
+	vsk = vsock_find_connected_socket(&src, &dst);
+	if (!vsk)
+		vsk = vsock_find_bound_socket(&dst);
+	if (!vsk || vsk->sock_done || vsk->transport != &vsock_virtio_transport) {
+		vv.st.rx_dropped_nosock += !vsk;
+		vv_reset_no_sock(&h);
+		return;
+	}
+	/* Every header says how much room the peer has. */
+	vsock_credit_update_from(&vvs_of(vsk)->cr, &h);
+	/* The CID may change after a transport reset. */
+	if (vsk->local_addr.svm_cid != VMADDR_CID_ANY)
+		vsk->local_addr.svm_cid = dst.svm_cid;
+
+	switch (vsk->sk_state) {
+	case VSOCK_TCP_SYN_SENT:
+		vv_recv_connecting(vsk, &h);
+		break;
+	case VSOCK_TCP_ESTABLISHED:
+		vv_recv_connected(vsk, m, &h);
+		break;
+	case VSOCK_TCP_CLOSING:
+		if (h.op == VSOCK_OP_RST)
+			vv_do_close(vsk);
+		break;
+	default:
+		vv_reset_no_sock(&h);
+		break;
+	}
+}
+
+/* ≈ virtio_vsock_reset_sock(), for TRANSPORT_RESET and a device that went away. */
+static void vv_reset_sock(struct vsock_sock *vsk)
+{
+	vsk->sk_state = VSOCK_TCP_CLOSE;
+	vsock_set_err(vsk, ECONNRESET);
+}
+
+static int vv_progress(void)
+{
+	struct rte_mbuf *pkts[RX_BURST];
+	unsigned int n, i;
+	uint32_t ev;
+	int work = 0;
+
+	if (!vv.dev || vv.dead)
+		return 0;
+	if (!sp_vsock_dev_alive(vv.dev)) {
+		vv.dead = true;
+		vv.st.transport_resets++;
+		vsock_for_each_connected_socket(&vsock_virtio_transport, vv_reset_sock);
+		vv_flush();     /* drops what was queued */
+		return 1;
+	}
+	n = sp_vsock_rx_burst(vv.dev, pkts, RX_BURST);
+	for (i = 0; i < n; i++) {
+		vv_recv_pkt(pkts[i]);
+		rte_pktmbuf_free(pkts[i]);
+	}
+	work += (int)n;
+	while (sp_vsock_event_poll(vv.dev, &ev) == 1) {
+		work++;
+		if (ev == VSOCK_EVENT_TRANSPORT_RESET) {
+			vv.st.transport_resets++;
+			vsock_for_each_connected_socket(&vsock_virtio_transport, vv_reset_sock);
+		}
+	}
+	vv_flush();     /* replies the rx produced, and whatever waited for ring room */
+	return work;
+}
+
+static uint32_t vv_get_local_cid(void)
+{
+	return vv.dev ? (uint32_t)sp_vsock_dev_cid(vv.dev) : VMADDR_CID_ANY;
+}
+
+const struct vsock_transport vsock_virtio_transport = {
+	.name = "virtio",
+	.init = vv_init,
+	.destruct = vv_destruct,
+	.release = vv_release,
+	.close_timeout = vv_close_timeout,
+	.connect = vv_connect,
+	.shutdown = vv_shutdown,
+	.cancel_pkt = vv_cancel_pkt,
+	.stream_has_space = vv_has_space,
+	.stream_has_data = vv_has_data,
+	.stream_enqueue = vv_stream_enqueue,
+	.stream_dequeue = vv_stream_dequeue,
+	.stream_rcvhiwat = vv_rcvhiwat,
+	.notify_buffer_size = vv_notify_buffer_size,
+	.unsent_bytes = vv_unsent_bytes,
+	.flush = vv_flush,
+	.get_local_cid = vv_get_local_cid,
+	.progress = vv_progress,
+	.fini = vsock_virtio_fini,
+};
+
+int vsock_virtio_init(const char *dev_name)
+{
+	struct sp_vsock_dev *dev = sp_vsock_dev_get(dev_name);
+	int err;
+
+	if (!dev) {
+		fprintf(stderr, "sendpath: vsock device %s not found (give --vdev=%s0,path=...)\n",
+			dev_name, SP_VSOCK_DRIVER_NAME);
+		return -ENODEV;
+	}
+	err = vsock_core_register(&vsock_virtio_transport);
+	if (err)
+		return err;
+	memset(&vv.st, 0, sizeof(vv.st));
+	vv.dev = dev;
+	vv.pool = sp_vsock_dev_pool(dev);
+	vv.dead = false;
+	return 0;
+}
+
+void vsock_virtio_fini(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < vv.txq_n; i++)
+		rte_pktmbuf_free(vv.txq[i].m);
+	free(vv.txq);
+	vv.txq = NULL;
+	vv.txq_n = vv.txq_cap = 0;
+	vv.dev = NULL;
+	vsock_core_unregister(&vsock_virtio_transport);
+}
+
+void vsock_virtio_get_stats(struct vsock_virtio_stats *st)
+{
+	*st = vv.st;
+}
