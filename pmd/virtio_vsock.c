@@ -328,7 +328,7 @@ static void dev_free(struct sp_vsock_dev *d)
 	rte_free(d);
 }
 
-struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args)
+static struct sp_vsock_dev *dev_create(const char *name, const char *args, struct virtio_transport *t)
 {
 	const uint64_t want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
 			      (1ull << VIRTIO_F_IN_ORDER);
@@ -343,19 +343,19 @@ struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args)
 
 	if (sp_vsock_dev_get(name)) {
 		fprintf(stderr, "virtio_vsock %s: exists already\n", name);
-		return NULL;
+		goto fail;
 	}
 	for (slot = 0; slot < MAX_DEVS && devs[slot]; slot++)
 		;
 	if (slot == MAX_DEVS) {
 		fprintf(stderr, "virtio_vsock %s: too many devices (%d)\n", name, MAX_DEVS);
-		return NULL;
+		goto fail;
 	}
 	kv = rte_kvargs_parse(args ? args : "", valid_args);
 	if (!kv) {
 		fprintf(stderr, "virtio_vsock %s: bad arguments \"%s\" (keys: path cid queue_size pool_size connect_ms)\n",
 			name, args);
-		return NULL;
+		goto fail;
 	}
 	if (rte_kvargs_process(kv, "path", copy_str, path) < 0 ||
 	    rte_kvargs_process(kv, "cid", parse_u64, &cid) < 0 ||
@@ -363,7 +363,7 @@ struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args)
 	    rte_kvargs_process(kv, "pool_size", parse_u64, &pool_size) < 0 ||
 	    rte_kvargs_process(kv, "connect_ms", parse_u64, &connect_ms) < 0)
 		goto fail;
-	if (!path[0]) {
+	if (!t && !path[0]) {
 		fprintf(stderr, "virtio_vsock %s: path= (the vhost-user socket) is required\n", name);
 		goto fail;
 	}
@@ -390,7 +390,8 @@ struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args)
 		goto fail;
 	}
 
-	d->t = vhost_user_transport_open(path, (unsigned int)connect_ms);
+	d->t = t ? t : vhost_user_transport_open(path, (unsigned int)connect_ms);
+	t = NULL; /* owned by d from here */
 	if (!d->t)
 		goto fail;
 	d->t->ops->set_status(d->t, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
@@ -442,12 +443,24 @@ struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args)
 	return d;
 fail:
 	rte_kvargs_free(kv);
+	if (t)
+		t->ops->close(t);
 	if (d) {
 		if (d->t)
 			d->t->ops->close(d->t);
 		dev_free(d);
 	}
 	return NULL;
+}
+
+struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args)
+{
+	return dev_create(name, args, NULL);
+}
+
+struct sp_vsock_dev *sp_vsock_dev_create_on(const char *name, struct virtio_transport *t, const char *args)
+{
+	return dev_create(name, args, t);
 }
 
 void sp_vsock_dev_destroy(struct sp_vsock_dev *d)

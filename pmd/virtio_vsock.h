@@ -52,6 +52,13 @@ struct sp_vsock_dev *sp_vsock_dev_get(const char *name);
 /* Creates a device after EAL is up; args as in --vdev ("path=/run/sendpath/v.sock,cid=3"). */
 struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args);
 void sp_vsock_dev_destroy(struct sp_vsock_dev *dev);
+/*
+ * Creates a device on a transport opened by the caller (another transport,
+ * or a test's fake device); takes ownership of t, also on failure.
+ * args as above without path=.
+ */
+struct virtio_transport;
+struct sp_vsock_dev *sp_vsock_dev_create_on(const char *name, struct virtio_transport *t, const char *args);
 
 /* The guest CID: from devargs cid=, else the device's config space. */
 uint64_t sp_vsock_dev_cid(const struct sp_vsock_dev *dev);

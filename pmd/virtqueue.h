@@ -73,11 +73,11 @@ static inline size_t vq_ring_size(uint16_t num)
 /* The spec's event fields, stored after each ring. */
 static inline volatile uint16_t *vq_used_event(struct virtqueue *vq)
 {
-	return (volatile uint16_t *)&vq->avail->ring[vq->num];
+	return (volatile uint16_t *)((uint8_t *)vq->avail + 4 + 2u * vq->num);
 }
 static inline volatile uint16_t *vq_avail_event(struct virtqueue *vq)
 {
-	return (volatile uint16_t *)&vq->used->ring[vq->num];
+	return (volatile uint16_t *)((uint8_t *)vq->used + 4 + 8u * vq->num);
 }
 
 /*

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vsock device over a fake transport in the same process: the fake device
+ * reads our avail rings and writes used entries, good and hostile, and the
+ * driver must refuse and count the bad ones, never follow them. The fake is
+ * also a second transport behind the ops table, as vfio-pci will be.
+ */
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <rte_eal.h>
+#include <rte_mbuf.h>
+
+#include "sp_env.h"
+#include "virtio_transport.h"
+#include "virtio_vsock.h"
+#include "virtqueue.h"
+#include "vsock_proto.h"
+
+enum { RXQ, TXQ, EVQ };
+
+struct fake {
+	struct virtio_transport t;
+	const struct virtqueue *vq[3];
+	uint16_t last_avail[3];
+	uint16_t used_idx[3];
+	unsigned int kicks[3];
+	bool alive;
+	uint64_t features;
+	uint64_t features_acked;
+};
+
+static struct fake fk;
+static struct sp_vsock_dev *dev;
+
+static int f_setup_mem(struct virtio_transport *t) { return 0; }
+static uint64_t f_get_features(struct virtio_transport *t) { return fk.features; }
+static int f_set_features(struct virtio_transport *t, uint64_t f) { fk.features_acked = f; return 0; }
+static int f_read_config(struct virtio_transport *t, uint32_t off, void *buf, uint32_t len)
+{
+	uint64_t cid = 42;
+
+	if (off != 0 || len != 8)
+		return -1;
+	memcpy(buf, &cid, 8);
+	return 0;
+}
+static int f_setup_queue(struct virtio_transport *t, uint16_t qid, const struct virtqueue *vq)
+{
+	fk.vq[qid] = vq;
+	return 0;
+}
+static void f_notify(struct virtio_transport *t, uint16_t qid) { fk.kicks[qid]++; }
+static uint8_t f_get_status(struct virtio_transport *t) { return 0; }
+static int f_set_status(struct virtio_transport *t, uint8_t s) { return 0; }
+static bool f_is_alive(struct virtio_transport *t) { return fk.alive; }
+static void f_close(struct virtio_transport *t) { }
+
+static const struct virtio_transport_ops fake_ops = {
+	.name = "fake", .setup_mem = f_setup_mem, .get_features = f_get_features,
+	.set_features = f_set_features, .read_config = f_read_config, .setup_queue = f_setup_queue,
+	.notify = f_notify, .get_status = f_get_status, .set_status = f_set_status,
+	.is_alive = f_is_alive, .close = f_close,
+};
+
+/* Device side: the next available chain head of queue q, or -1. */
+static int dev_take(int q)
+{
+	const struct virtqueue *vq = fk.vq[q];
+
+	if (fk.last_avail[q] == __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE))
+		return -1;
+	return vq->avail->ring[fk.last_avail[q]++ & vq->mask];
+}
+
+static void dev_used(int q, uint32_t id, uint32_t len)
+{
+	const struct virtqueue *vq = fk.vq[q];
+
+	vq->used->ring[fk.used_idx[q] & vq->mask].id = id;
+	vq->used->ring[fk.used_idx[q] & vq->mask].len = len;
+	fk.used_idx[q]++;
+	__atomic_store_n(&vq->used->idx, fk.used_idx[q], __ATOMIC_RELEASE);
+}
+
+/* Device side: writes a packet into the rx buffer behind head; returns the used len. */
+static uint32_t dev_fill_rx(int head, const struct vsock_hdr *h, uint32_t payload)
+{
+	const struct virtqueue *vq = fk.vq[RXQ];
+	uint8_t *buf = (uint8_t *)(uintptr_t)vq->desc[head].addr;
+
+	cr_assert(vq->desc[head].flags & VRING_DESC_F_WRITE);
+	cr_assert_geq(vq->desc[head].len, sizeof(*h) + payload);
+	vsock_hdr_encode(buf, h);
+	memset(buf + sizeof(*h), 0x5a, payload);
+	return sizeof(*h) + payload;
+}
+
+static void start(uint64_t features, const char *args)
+{
+	struct sp_env_cfg cfg = { .name = "pmdtest", .mem_mb = 128, .quiet = true };
+
+	cr_assert_eq(sp_env_init(&cfg), 0);
+	memset(&fk, 0, sizeof(fk));
+	fk.t.ops = &fake_ops;
+	fk.t.addr_is_va = true;
+	fk.alive = true;
+	fk.features = features;
+	dev = sp_vsock_dev_create_on("vsock_fake0", &fk.t, args);
+	cr_assert_not_null(dev);
+}
+
+static void start_default(void)
+{
+	start((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX), "queue_size=64,pool_size=1024");
+}
+
+static void stop(void)
+{
+	sp_vsock_dev_destroy(dev);
+	rte_eal_cleanup();
+}
+
+static struct vsock_hdr rw_hdr(uint32_t len)
+{
+	return (struct vsock_hdr){ .src_cid = 2, .dst_cid = 42, .src_port = 5000, .dst_port = 1024,
+				   .len = len, .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RW,
+				   .buf_alloc = 65536 };
+}
+
+static struct rte_mbuf *tx_pkt(uint32_t payload)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(sp_vsock_dev_pool(dev));
+	struct vsock_hdr h = rw_hdr(payload);
+	uint8_t *p;
+
+	cr_assert_not_null(m);
+	p = (uint8_t *)rte_pktmbuf_append(m, sizeof(h) + payload);
+	cr_assert_not_null(p);
+	vsock_hdr_encode(p, &h);
+	return m;
+}
+
+TestSuite(pmd_used, .init = start_default, .fini = stop, .timeout = 60);
+
+Test(pmd_used, cid_and_features_from_device)
+{
+	cr_assert_eq(sp_vsock_dev_cid(dev), 42);
+	cr_assert_eq(fk.features_acked, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX));
+	cr_assert_eq(sp_vsock_dev_get("vsock_fake0"), dev);
+	/* the rx ring starts full, the event ring has its buffers */
+	cr_assert_eq(fk.vq[RXQ]->num_free, 0);
+	cr_assert_eq(fk.vq[RXQ]->avail->idx, 64);
+	cr_assert_eq(fk.vq[EVQ]->avail->idx, 8);
+}
+
+Test(pmd_used, rx_refuses_bad_used_entries)
+{
+	struct rte_mbuf *pkts[32];
+	struct vsock_hdr h = rw_hdr(100), bad = rw_hdr(100);
+	struct sp_vsock_stats st;
+	int a = dev_take(RXQ), b = dev_take(RXQ), c = dev_take(RXQ), e = dev_take(RXQ);
+	uint32_t len;
+
+	dev_used(RXQ, 1000, 144);                  /* id out of range */
+	dev_used(RXQ, a, 4096 + 4096);             /* len beyond the buffer */
+	len = dev_fill_rx(b, &h, 100);
+	dev_used(RXQ, b, len);                     /* good */
+	dev_used(RXQ, b, len);                     /* the same buffer again */
+	bad.len = 5000;                            /* header lies about its payload */
+	len = dev_fill_rx(c, &bad, 100);
+	dev_used(RXQ, c, len);
+	dev_used(RXQ, e, 10);                      /* shorter than a header */
+
+	cr_assert_eq(sp_vsock_rx_burst(dev, pkts, 32), 1);
+	cr_assert_eq(rte_pktmbuf_pkt_len(pkts[0]), 144);
+	cr_assert_eq(rte_pktmbuf_mtod(pkts[0], struct vsock_hdr *)->len, 100);
+	cr_assert_eq(rte_pktmbuf_mtod_offset(pkts[0], uint8_t *, 143)[0], 0x5a);
+	sp_vsock_dev_stats(dev, &st);
+	cr_assert_eq(st.bad_used_id, 2);
+	cr_assert_eq(st.bad_used_len, 2);
+	cr_assert_eq(st.bad_rx_hdr, 1);
+	cr_assert_eq(st.rx_pkts, 1);
+	/* the ring is full again: refused buffers were recycled, taken ones replaced */
+	cr_assert_eq(fk.vq[RXQ]->num_free, 0);
+	cr_assert_eq(fk.vq[RXQ]->avail->idx, 64 + 4);
+	rte_pktmbuf_free(pkts[0]);
+}
+
+Test(pmd_used, tx_burst_one_index_update_one_kick)
+{
+	struct rte_mbuf *pkts[32];
+	struct sp_vsock_stats st;
+	int i;
+
+	/* the device asks to be kicked at the first new entry */
+	*vq_avail_event((struct virtqueue *)fk.vq[TXQ]) = 0;
+	for (i = 0; i < 32; i++)
+		pkts[i] = tx_pkt(64);
+	cr_assert_eq(sp_vsock_tx_burst(dev, pkts, 32), 32);
+	cr_assert_eq(fk.vq[TXQ]->avail->idx, 32);
+	cr_assert_eq(fk.kicks[TXQ], 1);
+	/* the device did not move its avail_event: the next burst needs no kick */
+	for (i = 0; i < 16; i++)
+		pkts[i] = tx_pkt(64);
+	cr_assert_eq(sp_vsock_tx_burst(dev, pkts, 16), 16);
+	cr_assert_eq(fk.kicks[TXQ], 1);
+	sp_vsock_dev_stats(dev, &st);
+	cr_assert_eq(st.tx_pkts, 48);
+	cr_assert_eq(st.tx_bytes, 48 * 108);
+	cr_assert_eq(st.tx_kicks, 1);
+}
+
+Test(pmd_used, tx_refuses_bad_completions_and_reclaims_good)
+{
+	struct rte_mbuf *pkts[8];
+	struct sp_vsock_stats st;
+	unsigned int avail0 = rte_mempool_avail_count(sp_vsock_dev_pool(dev));
+	int i, h[8];
+
+	for (i = 0; i < 8; i++)
+		pkts[i] = tx_pkt(64);
+	cr_assert_eq(sp_vsock_tx_burst(dev, pkts, 8), 8);
+	for (i = 0; i < 8; i++)
+		h[i] = dev_take(TXQ);
+	dev_used(TXQ, 9999, 0);          /* bad id */
+	dev_used(TXQ, h[0], 108);        /* good: read all of it */
+	dev_used(TXQ, h[0], 108);        /* twice */
+	dev_used(TXQ, h[1], 4000);       /* len beyond what it holds */
+	for (i = 2; i < 8; i++)
+		dev_used(TXQ, h[i], 0);
+	cr_assert_eq(sp_vsock_tx_free(dev), 64);
+	sp_vsock_dev_stats(dev, &st);
+	cr_assert_eq(st.bad_used_id, 2);
+	cr_assert_eq(st.bad_used_len, 1);
+	/* every mbuf went back to the pool exactly once (a double free would overcount) */
+	cr_assert_eq(rte_mempool_avail_count(sp_vsock_dev_pool(dev)), avail0);
+}
+
+Test(pmd_used, tx_chain_of_64k_payload)
+{
+	struct rte_pktmbuf_pool_private *pp = rte_mempool_get_priv(sp_vsock_dev_pool(dev));
+	struct rte_mbuf *head = tx_pkt(SP_VSOCK_MBUF_DATA - sizeof(struct vsock_hdr)), *m;
+	uint32_t left = VSOCK_MAX_PKT_PAYLOAD - (SP_VSOCK_MBUF_DATA - sizeof(struct vsock_hdr));
+	const struct virtqueue *vq = fk.vq[TXQ];
+	uint16_t id, n = 0;
+	uint32_t total = 0;
+	int h;
+
+	cr_assert_eq(pp->mbuf_data_room_size, RTE_PKTMBUF_HEADROOM + SP_VSOCK_MBUF_DATA);
+	rte_pktmbuf_mtod(head, struct vsock_hdr *)->len = VSOCK_MAX_PKT_PAYLOAD;
+	while (left) {
+		uint32_t k = left < SP_VSOCK_MBUF_DATA ? left : SP_VSOCK_MBUF_DATA;
+
+		m = rte_pktmbuf_alloc(sp_vsock_dev_pool(dev));
+		cr_assert_not_null(rte_pktmbuf_append(m, k));
+		cr_assert_eq(rte_pktmbuf_chain(head, m), 0);
+		left -= k;
+	}
+	cr_assert_eq(head->nb_segs, 17);
+	cr_assert_eq(sp_vsock_tx_burst(dev, &head, 1), 1);
+	h = dev_take(TXQ);
+	for (id = h, m = head; ; id = vq->desc[id].next, m = m->next) {
+		cr_assert_eq(vq->desc[id].addr, (uintptr_t)rte_pktmbuf_mtod(m, void *));
+		cr_assert_eq(vq->desc[id].len, m->data_len);
+		cr_assert_eq(vq->desc[id].flags & VRING_DESC_F_WRITE, 0);
+		total += vq->desc[id].len;
+		n++;
+		if (!(vq->desc[id].flags & VRING_DESC_F_NEXT))
+			break;
+	}
+	cr_assert_eq(n, 17);
+	cr_assert_eq(total, sizeof(struct vsock_hdr) + VSOCK_MAX_PKT_PAYLOAD);
+}
+
+Test(pmd_used, tx_ring_full_takes_what_fits)
+{
+	struct rte_mbuf *pkts[80];
+	struct sp_vsock_stats st;
+	int i;
+
+	for (i = 0; i < 80; i++)
+		pkts[i] = tx_pkt(64);
+	cr_assert_eq(sp_vsock_tx_burst(dev, pkts, 80), 64);
+	sp_vsock_dev_stats(dev, &st);
+	cr_assert_eq(st.tx_ring_full, 1);
+	for (i = 64; i < 80; i++)
+		rte_pktmbuf_free(pkts[i]);
+}
+
+Test(pmd_used, tx_refuses_packet_without_header)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(sp_vsock_dev_pool(dev));
+	struct sp_vsock_stats st;
+
+	rte_pktmbuf_append(m, 10);
+	cr_assert_eq(sp_vsock_tx_burst(dev, &m, 1), 1);
+	sp_vsock_dev_stats(dev, &st);
+	cr_assert_eq(st.tx_bad_pkt, 1);
+	cr_assert_eq(st.tx_pkts, 0);
+	cr_assert_eq(fk.vq[TXQ]->avail->idx, 0);
+}
+
+Test(pmd_used, device_gone_stops_bursts)
+{
+	struct rte_mbuf *m = tx_pkt(64), *rx[4];
+
+	fk.alive = false;
+	cr_assert(!sp_vsock_dev_alive(dev));
+	cr_assert_eq(sp_vsock_tx_burst(dev, &m, 1), 0);
+	cr_assert_eq(sp_vsock_rx_burst(dev, rx, 4), 0);
+	rte_pktmbuf_free(m);
+}
+
+Test(pmd_used, event_queue_transport_reset)
+{
+	const struct virtqueue *vq = fk.vq[EVQ];
+	struct sp_vsock_stats st;
+	uint32_t id = 99;
+	int h = dev_take(EVQ), h2 = dev_take(EVQ);
+
+	cr_assert_eq(sp_vsock_event_poll(dev, &id), 0);
+	*(uint32_t *)(uintptr_t)vq->desc[h].addr = VSOCK_EVENT_TRANSPORT_RESET;
+	dev_used(EVQ, h, 4);
+	dev_used(EVQ, h2, 400); /* longer than the 4-byte buffer */
+	cr_assert_eq(sp_vsock_event_poll(dev, &id), 1);
+	cr_assert_eq(id, VSOCK_EVENT_TRANSPORT_RESET);
+	cr_assert_eq(sp_vsock_event_poll(dev, &id), 0);
+	sp_vsock_dev_stats(dev, &st);
+	cr_assert_eq(st.events, 1);
+	cr_assert_eq(st.bad_used_len, 1);
+	/* both buffers went back to the device */
+	cr_assert_eq(vq->avail->idx, 10);
+}
+
+Test(pmd_cfg, in_order_negotiated_when_offered, .fini = stop, .timeout = 60)
+{
+	start((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_IN_ORDER) | (1ull << 40),
+	      "queue_size=64,pool_size=1024,cid=7");
+	cr_assert_eq(fk.features_acked, (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_IN_ORDER));
+	cr_assert(fk.vq[TXQ]->in_order);
+	cr_assert(!fk.vq[TXQ]->event_idx);
+	cr_assert_eq(sp_vsock_dev_cid(dev), 7);
+}
+
+Test(pmd_cfg, bad_devargs_refused, .timeout = 60)
+{
+	struct sp_env_cfg cfg = { .name = "pmdtest", .mem_mb = 128, .quiet = true };
+
+	cr_assert_eq(sp_env_init(&cfg), 0);
+	memset(&fk, 0, sizeof(fk));
+	fk.t.ops = &fake_ops;
+	fk.t.addr_is_va = true;
+	fk.alive = true;
+	cr_assert_null(sp_vsock_dev_create_on("v1", &fk.t, "queue_size=100"));
+	cr_assert_null(sp_vsock_dev_create_on("v2", &fk.t, "bogus=1"));
+	cr_assert_null(sp_vsock_dev_create_on("v3", &fk.t, "cid=1"));
+	cr_assert_null(sp_vsock_dev_create("v4", "cid=3"), "no path=");
+	rte_eal_cleanup();
+}
