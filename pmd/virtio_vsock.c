@@ -17,6 +17,7 @@
 #include <rte_mbuf.h>
 #include <rte_memzone.h>
 
+#include "virtio_pci.h"
 #include "virtio_transport.h"
 #include "virtio_vsock.h"
 #include "virtqueue.h"
@@ -51,7 +52,7 @@ struct sp_vsock_dev {
 
 static struct sp_vsock_dev *devs[MAX_DEVS];
 
-static const char *const valid_args[] = { "path", "cid", "queue_size", "pool_size", "connect_ms", NULL };
+static const char *const valid_args[] = { "path", "pci", "cid", "queue_size", "pool_size", "connect_ms", NULL };
 
 static inline uint64_t buf_addr(const struct sp_vsock_dev *d, const struct rte_mbuf *m)
 {
@@ -334,7 +335,7 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 			      (1ull << VIRTIO_F_IN_ORDER);
 	uint64_t cid = UINT64_MAX, qsize = DEFAULT_QUEUE_SIZE, pool_size = DEFAULT_POOL_SIZE;
 	uint64_t connect_ms = DEFAULT_CONNECT_MS;
-	char path[108] = "", pname[RTE_MEMPOOL_NAMESIZE], mz[RTE_MEMZONE_NAMESIZE];
+	char path[108] = "", pci[108] = "", pname[RTE_MEMPOOL_NAMESIZE], mz[RTE_MEMZONE_NAMESIZE];
 	struct rte_kvargs *kv = NULL;
 	struct sp_vsock_dev *d = NULL;
 	struct vsock_event *ev;
@@ -353,18 +354,20 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 	}
 	kv = rte_kvargs_parse(args ? args : "", valid_args);
 	if (!kv) {
-		fprintf(stderr, "virtio_vsock %s: bad arguments \"%s\" (keys: path cid queue_size pool_size connect_ms)\n",
+		fprintf(stderr, "virtio_vsock %s: bad arguments \"%s\" (keys: path pci cid queue_size pool_size connect_ms)\n",
 			name, args);
 		goto fail;
 	}
 	if (rte_kvargs_process(kv, "path", copy_str, path) < 0 ||
+	    rte_kvargs_process(kv, "pci", copy_str, pci) < 0 ||
 	    rte_kvargs_process(kv, "cid", parse_u64, &cid) < 0 ||
 	    rte_kvargs_process(kv, "queue_size", parse_u64, &qsize) < 0 ||
 	    rte_kvargs_process(kv, "pool_size", parse_u64, &pool_size) < 0 ||
 	    rte_kvargs_process(kv, "connect_ms", parse_u64, &connect_ms) < 0)
 		goto fail;
-	if (!t && !path[0]) {
-		fprintf(stderr, "virtio_vsock %s: path= (the vhost-user socket) is required\n", name);
+	if (!t && !path[0] == !pci[0]) {
+		fprintf(stderr, "virtio_vsock %s: one of path= (vhost-user socket) or pci= (vfio-pci device) is required\n",
+			name);
 		goto fail;
 	}
 	if (qsize < 64 || qsize > 4096 || (qsize & (qsize - 1))) {
@@ -390,7 +393,10 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 		goto fail;
 	}
 
-	d->t = t ? t : vhost_user_transport_open(path, (unsigned int)connect_ms);
+	if (!t)
+		t = pci[0] ? virtio_pci_transport_open(pci, VIRTIO_ID_VSOCK) :
+			     vhost_user_transport_open(path, (unsigned int)connect_ms);
+	d->t = t;
 	t = NULL; /* owned by d from here */
 	if (!d->t)
 		goto fail;

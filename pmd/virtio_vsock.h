@@ -7,6 +7,7 @@
  *
  * Devices are created by EAL from
  *   --vdev=virtio_vsock0,path=SOCK[,cid=N][,queue_size=N][,pool_size=N][,connect_ms=N]
+ *   --vdev=virtio_vsock_pci0,pci=0000:00:04.0[,...]     (virtio-pci via vfio-pci)
  * or by sp_vsock_dev_create() with the same arguments. cid= overrides the
  * config space (needed when the backend does not offer GET_CONFIG);
  * queue_size (power of two, 64..4096, default 256) applies to rx and tx;
