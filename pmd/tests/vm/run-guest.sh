@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs sendpath inside a QEMU guest on the guest's own virtio-vsock PCI device, taken from
+# vfio-pci, against the project's vhost-user backend serving QEMU's vhost-user-vsock-pci.
+#
+#   run-guest.sh BUILD_DIR probe            device found, features, CID, one connection by hand
+#   run-guest.sh BUILD_DIR send [BYTES]     the stack connects to CID 2 and sends BYTES (16 MiB)
+#                                           which the backend checks byte by byte
+#
+# Guest: q35 with an emulated Intel IOMMU (so vfio-pci has a real IOMMU group), Debian's
+# 6.1 kernel, no KVM. Guest output comes back over the serial console. Exit 0 pass, 1 fail,
+# 77 skipped (no QEMU, no backend, no kernel package reachable).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:?usage: run-guest.sh BUILD_DIR probe|send [BYTES]}" && pwd)
+mode=${2:-probe}
+bytes=${3:-$((16 << 20))}
+tmo=${SP_VM_TIMEOUT:-240}
+port=1234
+pci=0000:00:03.0              # where -device ... addr=3 puts the vsock device
+work=$(mktemp -d "${TMPDIR:-/tmp}/sp-vm.XXXXXX")
+backend_pid=
+cleanup() {
+	[ -n "$backend_pid" ] && kill "$backend_pid" 2>/dev/null && wait "$backend_pid" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+skip() { echo "vm: SKIP $*"; exit 77; }
+die() { echo "vm: FAIL $*"; exit 1; }
+
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
+backend=${SP_VM_BACKEND:-$build/pmd/backend/sp-vhost-vsock}
+[ -x "$backend" ] || skip "no backend program $backend"
+case $mode in
+probe) progs=("$build/pmd/tests/vm/sp-vp-probe")
+	run="/bin/sp-vp-probe --pci $pci --id 19 --connect $port -- --iova-mode=pa" ;;
+send) progs=("$build/pmd/tests/vm/sp-vm-send")
+	run="/bin/sp-vm-send --pci $pci --port $port --bytes $bytes -- --iova-mode=pa" ;;
+*) die "mode is probe or send, not $mode" ;;
+esac
+
+t0=$(date +%s.%N)
+"$here/build-image.sh" "$work/img" "${progs[@]}" >/dev/null 2>"$work/image.log" ||
+	{ cat "$work/image.log"; grep -q "apt-get download" "$work/image.log" &&
+		skip "the guest kernel package could not be fetched"; die "guest image"; }
+# The command the guest runs, as a second cpio archive (the kernel unpacks both).
+mkdir -p "$work/cmd"
+echo "$run" >"$work/cmd/guest.cmd"
+(cd "$work/cmd" && echo guest.cmd | cpio -o -H newc --quiet | gzip) >"$work/cmd.cpio.gz"
+cat "$work/img/initrd.cpio.gz" "$work/cmd.cpio.gz" >"$work/initrd"
+
+# The host side: CID 2, the guest's CID 3 handed to QEMU through GET_CONFIG.
+sock=$work/vsock.sock
+verify_args=(--verify)
+[ "$mode" = probe ] && verify_args=()
+SP_CPU=${SP_BACKEND_CPU:-1} timeout $((tmo + 30)) "$backend" --socket "$sock" --no-ctl \
+	--guest-cid 3 --port "$port" "${verify_args[@]}" >"$work/backend.json" 2>"$work/backend.log" &
+backend_pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+[ -S "$sock" ] || { cat "$work/backend.log"; die "backend did not listen on $sock"; }
+
+t1=$(date +%s.%N)
+timeout "$tmo" qemu-system-x86_64 -machine q35,kernel-irqchip=split -cpu max \
+	-device intel-iommu,intremap=on,caching-mode=on \
+	-m 1G -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \
+	-nodefaults -nographic -serial stdio -no-reboot \
+	-kernel "$work/img/vmlinuz" -initrd "$work/initrd" \
+	-append "console=ttyS0 quiet intel_iommu=on hugepages=128 panic=-1 sp_bind=1af4:1053" \
+	-chardev socket,id=vsock0,path="$sock" \
+	-device vhost-user-vsock-pci,chardev=vsock0,addr=3 \
+	</dev/null >"$work/serial.log" 2>&1
+qrc=$?
+t2=$(date +%s.%N)
+# Stop the backend and let it print what it saw.
+kill -INT "$backend_pid" 2>/dev/null
+wait "$backend_pid"
+brc=$?
+backend_pid=
+
+tr -d '\r' <"$work/serial.log" | sed -n '/sp-guest:/,$p' | grep -v '^$'
+echo "---- backend (exit $brc)"
+cat "$work/backend.log" "$work/backend.json"
+awk -v a="$t0" -v b="$t1" -v c="$t2" -v q="$qrc" \
+	'BEGIN { printf "vm: image %.1f s, boot+run %.1f s (qemu exit %d)\n", b - a, c - b, q }'
+[ "$qrc" -eq 124 ] && die "guest did not finish within ${tmo}s"
+case $mode in
+probe) grep -q "^probe: PASS" "$work/serial.log" || die "probe did not pass" ;;
+send) grep -q "^vm-send: PASS" "$work/serial.log" || die "guest send did not pass"
+	[ "$brc" -eq 0 ] || die "backend reported a failure (exit $brc)"
+	# the host's own count: every byte arrived, in the pattern, within credit
+	python3 - "$work/backend.json" "$bytes" <<'PY' || die "backend's counters disagree"
+import json, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+want = int(sys.argv[2])
+ok = s["rx_bytes"] == want and s["verify_errors"] == 0 and s["credit_violations"] == 0 \
+     and s["conns_accepted"] == 1
+print("vm: backend received %d of %d bytes, verify_errors %d, credit_violations %d, conns %d"
+      % (s["rx_bytes"], want, s["verify_errors"], s["credit_violations"], s["conns_accepted"]))
+sys.exit(0 if ok else 1)
+PY
+	;;
+esac
+echo "vm: PASS $mode"
