@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sp-vm-send: sendpath inside a VM on the VM's own virtio-vsock PCI device.
- * Takes the device from vfio-pci (virtio-pci transport), puts the vsock
- * device code and the stack on it, connects to the host (CID 2) and sends a
+ * Creates the vsock device with pci= (the virtio-pci transport takes it from
+ * vfio-pci), puts the stack on it, connects to the host (CID 2) and sends a
  * byte stream in the pattern the backend's --verify checks; then checks that
  * a send after SHUT_WR fails with EPIPE as under vhost-user.
  *
@@ -25,7 +25,6 @@
 
 #include "sendpath.h"
 #include "sp_env.h"
-#include "virtio_pci.h"
 #include "virtio_vsock.h"
 #include "vsock_proto.h"
 
@@ -59,11 +58,10 @@ int main(int argc, char **argv)
 	unsigned long long total = 16ull << 20, sent = 0;
 	unsigned int port = 1234, qsize = 128;
 	const char *pci = NULL;
-	struct virtio_transport *t;
 	struct sp_vsock_dev *dev;
 	struct sp_vsock_stats st;
 	static uint8_t buf[CHUNK + 256];
-	char args[64];
+	char args[160];
 	double t0, t1;
 	ssize_t n;
 	int c, fd, i;
@@ -86,13 +84,9 @@ int main(int argc, char **argv)
 	if (sp_env_init(&cfg))
 		return 1;
 
-	t = virtio_pci_transport_open(pci, VIRTIO_ID_VSOCK);
-	if (!t) {
-		printf("vm-send: FAIL no device at %s\n", pci);
-		return 1;
-	}
-	snprintf(args, sizeof(args), "queue_size=%u", qsize);
-	dev = sp_vsock_dev_create_on(DEV_NAME, t, args);
+	/* as --vdev=virtio_vsock_pci0,pci=ADDR,queue_size=N would */
+	snprintf(args, sizeof(args), "pci=%s,queue_size=%u", pci, qsize);
+	dev = sp_vsock_dev_create(DEV_NAME, args);
 	if (!dev) {
 		printf("vm-send: FAIL the vsock device did not start on %s\n", pci);
 		return 1;
