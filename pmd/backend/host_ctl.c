@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The scripted peer: one text line in, one line out. Commands act on every
+ * open connection, or on those whose host-side port is P with a trailing
+ * "port P"; mode switches (refuse, stop-reading, buf-alloc) also hold for
+ * connections made later.
+ */
+#include "host.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARGS 6
+
+static int split(char *s, char **argv)
+{
+	int n = 0;
+
+	for (char *t = strtok(s, " \t\r\n"); t && n < MAX_ARGS; t = strtok(NULL, " \t\r\n"))
+		argv[n++] = t;
+	return n;
+}
+
+static bool parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	*v = strtoull(s, &end, 0);
+	return *end == '\0';
+}
+
+/* Strips a trailing "port P"; returns -1 on a malformed one. */
+static int take_port(int *argc, char **argv, int64_t *port)
+{
+	uint64_t p;
+
+	*port = -1;
+	if (*argc >= 3 && !strcmp(argv[*argc - 2], "port")) {
+		if (!parse_u64(argv[*argc - 1], &p) || p > UINT32_MAX)
+			return -1;
+		*port = (int64_t)p;
+		*argc -= 2;
+	}
+	return 0;
+}
+
+static bool match(const struct conn *c, int64_t port)
+{
+	return port < 0 || c->local_port == (uint32_t)port;
+}
+
+static void consume_now(struct host *h, struct conn *c, uint64_t n)
+{
+	if (n > c->cr.rx_bytes)
+		n = c->cr.rx_bytes;
+	if (c->echo_buf) {
+		uint32_t k = n < c->echo_len ? (uint32_t)n : c->echo_len;
+
+		c->echo_head = (c->echo_head + k) % c->echo_cap;
+		c->echo_len -= k;
+	}
+	host_conn_consume(h, c, n);
+}
+
+void host_ctl(struct host *h, const char *line, char *reply, size_t len)
+{
+	char buf[256], *argv[MAX_ARGS];
+	struct conn *c;
+	int argc, count = 0;
+	int64_t port;
+	uint64_t v = 0;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	argc = split(buf, argv);
+	if (argc == 0) {
+		snprintf(reply, len, "err empty command");
+		return;
+	}
+	if (take_port(&argc, argv, &port) < 0) {
+		snprintf(reply, len, "err bad port");
+		return;
+	}
+
+	if (!strcmp(argv[0], "refuse") && argc == 2 &&
+	    (!strcmp(argv[1], "on") || !strcmp(argv[1], "off"))) {
+		h->refuse = !strcmp(argv[1], "on");
+		snprintf(reply, len, "ok");
+	} else if (!strcmp(argv[0], "stop-reading") && argc == 1) {
+		h->reading = false;
+		snprintf(reply, len, "ok");
+	} else if (!strcmp(argv[0], "resume") && argc == 1) {
+		h->reading = true;
+		TAILQ_FOREACH(c, &h->conns, all) {
+			c->to_read = 0;
+			if (c->echo_buf)
+				host_conn_mark(h, c, 0);
+			else
+				host_conn_consume(h, c, c->cr.rx_bytes);
+		}
+		snprintf(reply, len, "ok");
+	} else if (!strcmp(argv[0], "read") && argc == 2 && parse_u64(argv[1], &v)) {
+		uint64_t done = 0;
+
+		TAILQ_FOREACH(c, &h->conns, all) {
+			uint64_t now;
+
+			if (!match(c, port))
+				continue;
+			now = v < c->cr.rx_bytes ? v : c->cr.rx_bytes;
+			consume_now(h, c, now);
+			/* The rest is read as it arrives. */
+			c->to_read += v - now;
+			done += now;
+		}
+		snprintf(reply, len, "ok %" PRIu64, done);
+	} else if (!strcmp(argv[0], "shutdown") && argc == 2) {
+		uint32_t f = !strcmp(argv[1], "rcv") ? VSOCK_SHUTDOWN_RCV :
+			     !strcmp(argv[1], "send") ? VSOCK_SHUTDOWN_SEND :
+			     !strcmp(argv[1], "both") ? VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND : 0;
+
+		if (!f) {
+			snprintf(reply, len, "err shutdown takes rcv, send or both");
+			return;
+		}
+		TAILQ_FOREACH(c, &h->conns, all)
+			if (match(c, port) && c->state == CONN_ESTABLISHED) {
+				c->shutdown_pending |= f;
+				host_conn_mark(h, c, CONN_TX_SHUTDOWN);
+				count++;
+			}
+		snprintf(reply, len, "ok %d", count);
+	} else if (!strcmp(argv[0], "rst") && argc == 1) {
+		TAILQ_FOREACH(c, &h->conns, all)
+			if (match(c, port)) {
+				host_conn_mark(h, c, CONN_TX_RST);
+				count++;
+			}
+		snprintf(reply, len, "ok %d", count);
+	} else if (!strcmp(argv[0], "close") && argc == 1) {
+		TAILQ_FOREACH(c, &h->conns, all)
+			if (match(c, port) && c->state == CONN_ESTABLISHED) {
+				host_conn_close(h, c);
+				count++;
+			}
+		snprintf(reply, len, "ok %d", count);
+	} else if (!strcmp(argv[0], "credit-update") && argc == 1) {
+		TAILQ_FOREACH(c, &h->conns, all)
+			if (match(c, port)) {
+				host_conn_mark(h, c, CONN_TX_CREDIT);
+				count++;
+			}
+		snprintf(reply, len, "ok %d", count);
+	} else if (!strcmp(argv[0], "buf-alloc") && argc == 2 && parse_u64(argv[1], &v) &&
+		   v <= UINT32_MAX / 2) {
+		if (port < 0)
+			h->cfg.buf_alloc = (uint32_t)v;
+		TAILQ_FOREACH(c, &h->conns, all)
+			if (match(c, port)) {
+				if (host_conn_set_buf_alloc(h, c, (uint32_t)v) < 0) {
+					snprintf(reply, len, "err out of memory");
+					return;
+				}
+				count++;
+			}
+		snprintf(reply, len, "ok %d", count);
+	} else {
+		snprintf(reply, len, "err unknown command '%s' (refuse on|off, stop-reading, read N, "
+			 "resume, shutdown rcv|send|both, rst, close, credit-update, buf-alloc N, "
+			 "stats, exit; optional trailing 'port P')", argv[0]);
+	}
+}
+
+static const char *state_name(const struct conn *c)
+{
+	return c->state == CONN_ESTABLISHED ? "established" : "closing";
+}
+
+void host_stats_fields(const struct host *h, FILE *f)
+{
+	const struct host_counters *n = &h->n;
+	const struct conn *c;
+	bool first = true;
+
+	fprintf(f, "\"mode\":\"%s\",\"guest_cid\":%" PRIu64 ",\"refuse\":%s,\"reading\":%s,"
+		"\"buf_alloc\":%u,",
+		h->cfg.mode == HOST_ECHO ? "echo" : "sink", h->cfg.guest_cid,
+		h->refuse ? "true" : "false", h->reading ? "true" : "false", h->cfg.buf_alloc);
+	fprintf(f, "\"rx_pkts\":%" PRIu64 ",\"tx_pkts\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
+		",\"tx_bytes\":%" PRIu64 ",", n->rx_pkts, n->tx_pkts, n->rx_bytes, n->tx_bytes);
+	fprintf(f, "\"conns_open\":%u,\"conns_accepted\":%" PRIu64 ",\"conns_refused\":%" PRIu64
+		",\"conns_closed\":%" PRIu64 ",", h->nconns, n->conns_accepted, n->conns_refused,
+		n->conns_closed);
+	fprintf(f, "\"credit_violations\":%" PRIu64 ",\"verify_errors\":%" PRIu64
+		",\"bad_src_cid\":%" PRIu64 ",\"bad_dst_cid\":%" PRIu64 ",\"proto_errors\":%" PRIu64
+		",\"rst_sent\":%" PRIu64 ",\"rst_received\":%" PRIu64 ",\"orphan_rst_dropped\":%" PRIu64
+		",\"frontend_resets\":%" PRIu64 ",",
+		n->credit_violations, n->verify_errors, n->bad_src_cid, n->bad_dst_cid,
+		n->proto_errors, n->rst_sent, n->rst_received, n->orphan_rst_dropped,
+		n->frontend_resets);
+	fprintf(f, "\"bad_hdr\":{");
+	for (int i = 1; i < VB_PKT__MAX; i++)
+		fprintf(f, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", vb_pkt_fault_name(i), n->bad_hdr[i]);
+	fprintf(f, "},\"conns\":[");
+	TAILQ_FOREACH(c, &h->conns, all) {
+		fprintf(f, "%s{\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
+			"\"state\":\"%s\",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
+			",\"unread\":%u,\"crc32c\":\"0x%08x\",\"buf_alloc\":%u,\"fwd_cnt\":%u,"
+			"\"peer_buf_alloc\":%u,\"peer_fwd_cnt\":%u,\"peer_shutdown\":%u,"
+			"\"local_shutdown\":%u,\"credit_violations\":%" PRIu64
+			",\"verify_errors\":%" PRIu64 "}",
+			first ? "" : ",", c->peer_cid, c->peer_port, c->local_port, state_name(c),
+			c->rx_total, c->tx_total, c->cr.rx_bytes, c->crc, c->cr.buf_alloc,
+			c->cr.fwd_cnt, c->cr.peer_buf_alloc, c->cr.peer_fwd_cnt, c->peer_shutdown,
+			c->local_shutdown, c->credit_violations, c->verify_errors);
+		first = false;
+	}
+	fprintf(f, "],\"closed\":[");
+	for (uint32_t i = 0; i < h->history_len; i++) {
+		const struct conn_record *r = &h->history[i];
+
+		fprintf(f, "%s{\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
+			"\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"crc32c\":\"0x%08x\","
+			"\"credit_violations\":%" PRIu64 ",\"verify_errors\":%" PRIu64 ",\"how\":\"%s\"}",
+			i ? "," : "", r->peer_cid, r->peer_port, r->local_port, r->rx_total,
+			r->tx_total, r->crc, r->credit_violations, r->verify_errors, r->how);
+	}
+	fprintf(f, "]");
+}
+
+int host_exit_code(const struct host *h)
+{
+	if (h->n.credit_violations)
+		return 3;
+	if (h->n.verify_errors)
+		return 4;
+	return 0;
+}

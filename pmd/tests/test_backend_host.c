@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend's host logic (CID 2) driven in-process: packets in as the
+ * driver would put them on the tx queue, packets out into fake rx buffers.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_hash_crc.h>
+
+#include "host.h"
+
+#define GUEST 3
+#define PORT 1234
+#define GPORT 5000
+#define RXBUF (4096 + 44)
+#define MAXOUT 256
+
+static struct host h;
+static uint8_t inbuf[44 + VSOCK_MAX_PKT_PAYLOAD];
+
+/* Fake driver rx buffers; what the host wrote is decoded into out[]. */
+static uint8_t rxmem[MAXOUT][RXBUF];
+static struct vb_chain rxc;
+static unsigned int nout, rx_avail;
+static struct vsock_hdr out[MAXOUT];
+static uint32_t out_len[MAXOUT];
+
+static const struct vb_chain *fake_get(void *ctx)
+{
+	(void)ctx;
+	if (!rx_avail || nout == MAXOUT)
+		return NULL;
+	rx_avail--;
+	rxc = (struct vb_chain){ .head = (uint16_t)nout, .nseg = 1, .len = RXBUF };
+	rxc.seg[0] = (struct vb_seg){ rxmem[nout], RXBUF };
+	return &rxc;
+}
+
+static void fake_put(void *ctx, const struct vb_chain *c, uint32_t written)
+{
+	(void)ctx;
+	vsock_hdr_decode(&out[nout], c->seg[0].base);
+	out_len[nout] = written;
+	nout++;
+}
+
+static const struct host_tx_ops ops = { .get = fake_get, .put = fake_put };
+
+static void setup(void)
+{
+	struct host_cfg cfg = { .mode = HOST_SINK, .guest_cid = GUEST, .buf_alloc = 256 * 1024,
+				.max_conns = 16, .close_timeout_ms = 1000 };
+
+	host_init(&h, &cfg);
+	nout = 0;
+	rx_avail = MAXOUT;
+}
+
+static void teardown(void)
+{
+	host_fini(&h);
+}
+
+static void send_pkt(uint16_t op, uint32_t len, uint32_t flags, const uint8_t *payload)
+{
+	struct vsock_hdr hd = { .src_cid = GUEST, .dst_cid = 2, .src_port = GPORT, .dst_port = PORT,
+				.len = len, .type = VSOCK_TYPE_STREAM, .op = op, .flags = flags,
+				.buf_alloc = 65536, .fwd_cnt = 0 };
+	struct vb_chain c = { .nseg = 1, .len = 44 + len };
+
+	vsock_hdr_encode(inbuf, &hd);
+	if (len)
+		memcpy(inbuf + 44, payload, len);
+	c.seg[0] = (struct vb_seg){ inbuf, 44 + len };
+	host_recv(&h, &hd, &c);
+}
+
+static unsigned int flush(void)
+{
+	unsigned int before = nout;
+
+	host_output(&h, &ops);
+	return nout - before;
+}
+
+static struct conn *only_conn(void)
+{
+	cr_assert_eq(h.nconns, 1);
+	return TAILQ_FIRST(&h.conns);
+}
+
+static void connect(void)
+{
+	send_pkt(VSOCK_OP_REQUEST, 0, 0, NULL);
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[nout - 1].op, VSOCK_OP_RESPONSE);
+}
+
+TestSuite(backend_host, .init = setup, .fini = teardown);
+
+Test(backend_host, request_answered_with_response)
+{
+	connect();
+	cr_assert_eq(out[0].src_cid, 2);
+	cr_assert_eq(out[0].dst_cid, GUEST);
+	cr_assert_eq(out[0].src_port, PORT);
+	cr_assert_eq(out[0].dst_port, GPORT);
+	cr_assert_eq(out[0].buf_alloc, 256 * 1024);
+	cr_assert_eq(out[0].fwd_cnt, 0);
+	cr_assert_eq(out_len[0], 44);
+	cr_assert_eq(only_conn()->cr.peer_buf_alloc, 65536);
+}
+
+Test(backend_host, refused_request_gets_rst)
+{
+	char reply[256];
+
+	host_ctl(&h, "refuse on", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok");
+	send_pkt(VSOCK_OP_REQUEST, 0, 0, NULL);
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[0].op, VSOCK_OP_RST);
+	cr_assert_eq(h.nconns, 0);
+	cr_assert_eq(h.n.conns_refused, 1);
+}
+
+Test(backend_host, packet_without_connection_gets_rst_but_rst_does_not)
+{
+	send_pkt(VSOCK_OP_RW, 0, 0, NULL);
+	send_pkt(VSOCK_OP_RST, 0, 0, NULL);
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[0].op, VSOCK_OP_RST);
+}
+
+Test(backend_host, foreign_source_cid_dropped)
+{
+	struct vsock_hdr hd = { .src_cid = 9, .dst_cid = 2, .src_port = 1, .dst_port = PORT,
+				.type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_REQUEST };
+	struct vb_chain c = { .nseg = 1, .len = 44 };
+
+	c.seg[0] = (struct vb_seg){ inbuf, 44 };
+	host_recv(&h, &hd, &c);
+	cr_assert_eq(flush(), 0);
+	cr_assert_eq(h.n.bad_src_cid, 1);
+}
+
+Test(backend_host, payload_counted_and_checksummed)
+{
+	uint8_t data[3000];
+	struct conn *c;
+
+	for (unsigned int i = 0; i < sizeof(data); i++)
+		data[i] = vb_pattern_byte(i);
+	h.cfg.verify = true;
+	connect();
+	send_pkt(VSOCK_OP_RW, 1000, 0, data);
+	send_pkt(VSOCK_OP_RW, 2000, 0, data + 1000);
+	c = only_conn();
+	cr_assert_eq(c->rx_total, 3000);
+	cr_assert_eq(c->cr.fwd_cnt, 3000, "sink consumes at once");
+	cr_assert_eq(c->crc, rte_hash_crc(data, sizeof(data), ~0u));
+	cr_assert_eq(c->verify_errors, 0);
+	data[10] ^= 1;
+	send_pkt(VSOCK_OP_RW, 20, 0, data);
+	cr_assert_eq(c->verify_errors, 20, "bytes at offset 3000.. are not pattern[0..20)");
+	cr_assert_eq(host_exit_code(&h), 4);
+}
+
+Test(backend_host, sending_past_credit_is_a_violation)
+{
+	static uint8_t data[VSOCK_MAX_PKT_PAYLOAD];
+	struct conn *c;
+	char reply[256];
+
+	host_ctl(&h, "stop-reading", reply, sizeof(reply));
+	connect();
+	/* 256 KiB advertised: four full packets fit, the fifth does not. */
+	for (int i = 0; i < 4; i++)
+		send_pkt(VSOCK_OP_RW, VSOCK_MAX_PKT_PAYLOAD, 0, data);
+	c = only_conn();
+	cr_assert_eq(c->credit_violations, 0);
+	cr_assert_eq(c->cr.rx_bytes, 256 * 1024);
+	send_pkt(VSOCK_OP_RW, 1, 0, data);
+	cr_assert_eq(c->credit_violations, 1);
+	cr_assert_eq(c->rx_total, 256 * 1024, "the excess byte is dropped");
+	cr_assert_eq(host_exit_code(&h), 3);
+}
+
+Test(backend_host, credit_update_by_the_kernel_rule)
+{
+	static uint8_t data[VSOCK_MAX_PKT_PAYLOAD];
+
+	connect();
+	/* Consumed bytes are announced once less than one packet of buffer stays unannounced. */
+	send_pkt(VSOCK_OP_RW, VSOCK_MAX_PKT_PAYLOAD, 0, data);
+	send_pkt(VSOCK_OP_RW, VSOCK_MAX_PKT_PAYLOAD, 0, data);
+	send_pkt(VSOCK_OP_RW, VSOCK_MAX_PKT_PAYLOAD, 0, data);
+	cr_assert_eq(flush(), 0, "192 KiB consumed of 256: no update yet");
+	send_pkt(VSOCK_OP_RW, 1, 0, data);
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[1].op, VSOCK_OP_CREDIT_UPDATE);
+	cr_assert_eq(out[1].fwd_cnt, 3 * VSOCK_MAX_PKT_PAYLOAD + 1);
+	/* Now the driver may go on to fwd_cnt + buf_alloc. */
+	send_pkt(VSOCK_OP_RW, VSOCK_MAX_PKT_PAYLOAD, 0, data);
+	cr_assert_eq(only_conn()->credit_violations, 0);
+}
+
+Test(backend_host, credit_request_answered)
+{
+	connect();
+	send_pkt(VSOCK_OP_CREDIT_REQUEST, 0, 0, NULL);
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[1].op, VSOCK_OP_CREDIT_UPDATE);
+	cr_assert_eq(out[1].buf_alloc, 256 * 1024);
+}
+
+Test(backend_host, stop_reading_then_read_n)
+{
+	uint8_t data[1000] = { 0 };
+	char reply[256];
+	struct conn *c;
+
+	host_ctl(&h, "stop-reading", reply, sizeof(reply));
+	connect();
+	send_pkt(VSOCK_OP_RW, 1000, 0, data);
+	c = only_conn();
+	cr_assert_eq(c->cr.fwd_cnt, 0);
+	host_ctl(&h, "read 300", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 300");
+	cr_assert_eq(c->cr.fwd_cnt, 300);
+	host_ctl(&h, "resume", reply, sizeof(reply));
+	cr_assert_eq(c->cr.fwd_cnt, 1000);
+	host_ctl(&h, "credit-update", reply, sizeof(reply));
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[1].op, VSOCK_OP_CREDIT_UPDATE);
+	cr_assert_eq(out[1].fwd_cnt, 1000);
+}
+
+Test(backend_host, shutdown_and_rst_commands)
+{
+	char reply[256];
+
+	connect();
+	host_ctl(&h, "shutdown send port 1234", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 1");
+	host_ctl(&h, "shutdown rcv port 99", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 0");
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[1].op, VSOCK_OP_SHUTDOWN);
+	cr_assert_eq(out[1].flags, VSOCK_SHUTDOWN_SEND);
+	host_ctl(&h, "rst", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 1");
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[2].op, VSOCK_OP_RST);
+	cr_assert_eq(h.nconns, 0);
+	cr_assert_str_eq(h.history[0].how, "rst_sent");
+}
+
+Test(backend_host, close_sends_shutdown_then_rst_after_timeout)
+{
+	char reply[256];
+
+	connect();
+	host_ctl(&h, "close", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 1");
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[1].op, VSOCK_OP_SHUTDOWN);
+	cr_assert_eq(out[1].flags, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+	host_tick(&h, 500);
+	cr_assert_eq(flush(), 0);
+	host_tick(&h, 1000);
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[2].op, VSOCK_OP_RST);
+	cr_assert_eq(h.nconns, 0);
+}
+
+Test(backend_host, peer_shutdown_both_is_answered_with_rst)
+{
+	connect();
+	send_pkt(VSOCK_OP_SHUTDOWN, 0, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, NULL);
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[1].op, VSOCK_OP_RST);
+	cr_assert_eq(h.nconns, 0);
+}
+
+Test(backend_host, peer_rst_drops_connection)
+{
+	connect();
+	send_pkt(VSOCK_OP_RST, 0, 0, NULL);
+	cr_assert_eq(h.nconns, 0);
+	cr_assert_eq(flush(), 0);
+	cr_assert_str_eq(h.history[0].how, "peer_rst");
+}
+
+Test(backend_host, no_rx_buffers_keeps_packets_waiting)
+{
+	rx_avail = 0;
+	send_pkt(VSOCK_OP_REQUEST, 0, 0, NULL);
+	cr_assert_eq(flush(), 0);
+	cr_assert(host_has_output(&h));
+	rx_avail = 1;
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[0].op, VSOCK_OP_RESPONSE);
+}
+
+Test(backend_host, echo_sends_data_back_within_peer_credit)
+{
+	uint8_t data[10000];
+
+	for (unsigned int i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	h.cfg.mode = HOST_ECHO;
+	connect();
+	send_pkt(VSOCK_OP_RW, sizeof(data), 0, data);
+	/* 10000 bytes in 4096-byte rx buffers: three RW packets. */
+	cr_assert_eq(flush(), 3);
+	cr_assert_eq(out[1].op, VSOCK_OP_RW);
+	cr_assert_eq(out[1].len, 4096);
+	cr_assert_eq(out[3].len, 10000 - 8192);
+	cr_assert_arr_eq(rxmem[1] + 44, data, 4096);
+	cr_assert_arr_eq(rxmem[3] + 44, data + 8192, 10000 - 8192);
+	cr_assert_eq(only_conn()->cr.tx_cnt, 10000);
+}
+
+Test(backend_host, ctl_rejects_nonsense)
+{
+	char reply[512];
+
+	host_ctl(&h, "frobnicate", reply, sizeof(reply));
+	cr_assert(!strncmp(reply, "err", 3));
+	host_ctl(&h, "read -5", reply, sizeof(reply));
+	cr_assert(!strncmp(reply, "err", 3));
+	host_ctl(&h, "shutdown sideways", reply, sizeof(reply));
+	cr_assert(!strncmp(reply, "err", 3));
+	host_ctl(&h, "rst port x", reply, sizeof(reply));
+	cr_assert(!strncmp(reply, "err", 3));
+}
