@@ -51,13 +51,12 @@
 #include <rte_mbuf.h>
 
 #include "hist.h"
+#include "seq_track.h"
 #include "sp_env.h"
 #include "sp_probe.h"
 
 #define BURST 32
 #define NB_MBUF 8191
-/* Seqs remembered behind the highest one seen: tells a duplicate from a late frame. */
-#define SEQ_WINDOW (1u << 16)
 
 enum stamp_clock { CLOCK_TSC, CLOCK_NS, CLOCK_NONE };
 
@@ -73,20 +72,10 @@ struct sink_opts {
 	bool quiet;
 };
 
-/* Sequence accounting for one sender, whose first frame is seq 0. */
-struct seq_state {
-	uint64_t next;          /* highest seq seen + 1 */
-	uint64_t unique;        /* distinct seqs seen */
-	uint64_t gaps;          /* times a seq skipped ahead */
-	uint64_t duplicates;
-	uint64_t reordered;     /* frames that came after a higher seq */
-	uint64_t seen[SEQ_WINDOW / 64];
-};
-
 struct sink_stats {
 	uint64_t frames, bytes, short_frames, bad_stamps;
 	uint64_t first_tsc, last_tsc;
-	struct seq_state seq;
+	struct sp_seq seq;
 	struct sp_hist lat;
 };
 
@@ -95,48 +84,6 @@ static volatile sig_atomic_t stop_signal;
 static void on_signal(int sig)
 {
 	stop_signal = sig;
-}
-
-static inline bool seen_test_set(struct seq_state *s, uint64_t seq)
-{
-	uint64_t bit = 1ull << (seq & 63), *w = &s->seen[(seq % SEQ_WINDOW) / 64];
-	bool was = *w & bit;
-
-	*w |= bit;
-	return was;
-}
-
-static inline void seen_clear(struct seq_state *s, uint64_t seq)
-{
-	s->seen[(seq % SEQ_WINDOW) / 64] &= ~(1ull << (seq & 63));
-}
-
-static void seq_account(struct seq_state *s, uint64_t seq)
-{
-	uint64_t q;
-
-	if (seq >= s->next) {
-		if (seq > s->next)
-			s->gaps++;
-		/* Forget the window slots the new range reuses. */
-		if (seq - s->next >= SEQ_WINDOW)
-			memset(s->seen, 0, sizeof(s->seen));
-		else
-			for (q = s->next; q < seq; q++)
-				seen_clear(s, q);
-		seen_clear(s, seq);
-		seen_test_set(s, seq);
-		s->next = seq + 1;
-		s->unique++;
-	} else if (s->next - seq > SEQ_WINDOW) {
-		s->reordered++;         /* too old to tell: assume late, not repeated */
-		s->unique++;
-	} else if (seen_test_set(s, seq)) {
-		s->duplicates++;
-	} else {
-		s->reordered++;
-		s->unique++;
-	}
 }
 
 static void usage(FILE *f)
@@ -234,7 +181,7 @@ static void account(const struct sink_opts *o, struct sink_stats *st,
 		return;
 	}
 	p = rte_pktmbuf_read(m, o->offset, RTE_MIN(m->pkt_len - o->offset, (uint32_t)SP_PROBE_LEN), buf);
-	seq_account(&st->seq, sp_probe_get64(p));
+	sp_seq_account(&st->seq, sp_probe_get64(p));
 	if (o->clock == CLOCK_NONE || m->pkt_len < o->offset + SP_PROBE_LEN)
 		return;
 	stamp = sp_probe_get64(p + SP_PROBE_SEQ_LEN);
@@ -284,9 +231,9 @@ static void report(const struct sink_opts *o, const char *path, const char *why,
 		   const struct sink_stats *st)
 {
 	const struct sp_env_info *env = sp_env_info();
-	const struct seq_state *s = &st->seq;
+	const struct sp_seq *s = &st->seq;
 	double secs = (double)(st->last_tsc - st->first_tsc) / (double)rte_get_tsc_hz();
-	uint64_t lost = o->check_seq ? s->next - s->unique : 0;
+	uint64_t lost = o->check_seq ? sp_seq_lost(s) : 0;
 	struct sp_hist ns;
 	unsigned int i;
 
@@ -377,8 +324,7 @@ int main(int argc, char **argv)
 
 	why = poll_loop(port, &o, st);
 	report(&o, path, why, st);
-	clean = st->short_frames == 0 && (!o.check_seq || (st->seq.next == st->seq.unique &&
-		st->seq.duplicates == 0 && st->seq.reordered == 0)) &&
+	clean = st->short_frames == 0 && (!o.check_seq || sp_seq_clean(&st->seq)) &&
 		(!o.count || st->frames == o.count);
 
 	rte_eth_dev_stop(port);

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -217,4 +220,104 @@ Test(fixture, hugepages)
 Test(fixture, no_huge)
 {
 	run_pair(false);
+}
+
+/* The ends refuse what they must refuse, each in one line. */
+static char run_dir[64];
+
+static void use_own_run_dir(void)
+{
+	snprintf(run_dir, sizeof(run_dir), "/tmp/sp-fixture-run-%d", (int)getpid());
+	setenv("SP_RUN_DIR", run_dir, 1);
+	mkdir(run_dir, 0700);
+	unsetenv("SP_LOG_LEVEL");
+}
+
+static void drop_run_dir(void)
+{
+	char cmd[128];
+
+	kill_kids();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", run_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", run_dir);
+}
+
+static int unix_socket_at(const char *path, bool do_listen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "bind %s: %s", path, strerror(errno));
+	if (do_listen)
+		cr_assert_eq(listen(fd, 1), 0);
+	return fd;
+}
+
+static int lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Runs argv to completion (bounded); its exit status. */
+static int run(char *const argv[])
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		snprintf(outs[i], sizeof(outs[i]), "/tmp/sp-fixture-%d.%d", (int)getpid(), i);
+	kids[0] = spawn(argv, outs[0], outs[1]);
+	return reap(&kids[0], now_s() + 60);
+}
+
+TestSuite(sockets, .init = use_own_run_dir, .fini = drop_run_dir, .timeout = 90);
+
+Test(sockets, sink_replaces_stale_socket)
+{
+	char path[108], *sink_argv[] = { getenv("SP_NET_SINK"), "--socket", "stale.sock",
+					 "--idle", "0.5", NULL };
+	struct stat st;
+
+	cr_assert_not_null(sink_argv[0]);
+	snprintf(path, sizeof(path), "%s/stale.sock", run_dir);
+	close(unix_socket_at(path, false));     /* a crashed sink's leftover */
+	cr_expect_eq(run(sink_argv), 0, "sink: %s", slurp(outs[1]));
+	cr_expect(strstr(slurp(outs[1]), "removing stale socket"), "stderr: %s", slurp(outs[1]));
+	cr_expect(strstr(slurp(outs[0]), "\"stop\":\"idle\""), "stdout: %s", slurp(outs[0]));
+	cr_expect_neq(lstat(path, &st), 0, "the sink removes its socket when it ends");
+}
+
+Test(sockets, sink_refuses_live_socket)
+{
+	char path[108], *err, *sink_argv[] = { getenv("SP_NET_SINK"), "--socket", "live.sock",
+					       "--idle", "0.5", NULL };
+	struct stat st;
+	int fd;
+
+	cr_assert_not_null(sink_argv[0]);
+	snprintf(path, sizeof(path), "%s/live.sock", run_dir);
+	fd = unix_socket_at(path, true);
+	cr_expect_eq(run(sink_argv), 2);
+	err = slurp(outs[1]);
+	cr_expect_eq(lines(err), 1, "stderr: %s", err);
+	cr_expect(strstr(err, "in use by a running process"), "stderr: %s", err);
+	cr_expect_eq(lstat(path, &st), 0, "someone else's socket stays");
+	cr_expect_str_eq(slurp(outs[0]), "");
+	close(fd);
+}
+
+Test(sockets, sender_without_sink_is_one_line)
+{
+	char *tx_argv[] = { getenv("SP_VIRTIO_TX"), "--socket", "nobody.sock", NULL }, *err;
+
+	cr_assert_not_null(tx_argv[0]);
+	cr_expect_eq(run(tx_argv), 2);
+	err = slurp(outs[1]);
+	cr_expect_eq(lines(err), 1, "stderr: %s", err);
+	cr_expect(strstr(err, "env: device net_virtio_user0 did not start:") == err, "stderr: %s", err);
 }
