@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The driver against the real device: sp-vhost-vsock in another process,
+ * memory shared over vhost-user. 1 GiB goes to the sink with a CRC32C
+ * compared end to end while the backend asserts we never exceed its credit;
+ * the backend is killed mid-stream and the driver must notice in bounded time.
+ */
+#include <criterion/criterion.h>
+
+#include <rte_eal.h>
+
+#include "sp_env.h"
+#include "test_pmd_common.h"
+
+#define GIB (1ull << 30)
+
+static char sock[160], ctl[170];
+static pid_t backend = -1;
+static struct sp_vsock_dev *dev;
+
+static void paths(void)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "pmd-it-%d.sock", (int)getpid());
+	cr_assert_not_null(sp_env_run_path(name, sock, sizeof(sock)));
+	snprintf(ctl, sizeof(ctl), "%s.ctl", sock);
+}
+
+static void start_env(const char *vdev)
+{
+	struct sp_env_cfg cfg = { .name = "pmd-it", .cpu = 1, .shares_memory = true, .mem_mb = 256 };
+
+	cfg.vdevs[0] = vdev;
+	cr_assert_eq(sp_env_init(&cfg), 0, "EAL did not start");
+}
+
+static void start_backend(const char *const *extra)
+{
+	paths();
+	backend = pt_backend_start(sock, extra);
+	cr_assert_gt(backend, 0, "cannot start %s (is pmd/backend built?)", SP_VHOST_VSOCK_BIN);
+}
+
+static void cleanup(void)
+{
+	if (dev)
+		sp_vsock_dev_destroy(dev);
+	dev = NULL;
+	if (backend > 0) {
+		kill(backend, SIGKILL);
+		waitpid(backend, NULL, 0);
+		backend = -1;
+	}
+	unlink(sock);
+	unlink(ctl);
+	sp_env_fini();
+}
+
+TestSuite(pmd_vhost, .fini = cleanup);
+
+static struct sp_vsock_dev *open_dev(void)
+{
+	char args[256];
+
+	snprintf(args, sizeof(args), "path=%s,connect_ms=5000", sock);
+	return sp_vsock_dev_create("virtio_vsock_it0", args);
+}
+
+/* Pushes bytes [*off, total) as 64 KiB RW packets, never beyond credit; stops at stop_at seconds. */
+static void stream(struct pt_stream *s, uint64_t *off, uint64_t total, uint32_t *crc, double stop_at)
+{
+	struct rte_mbuf *pend[32];
+	uint16_t npend = 0;
+	double last_credit = pt_now();
+
+	while ((*off < total || npend) && pt_now() < stop_at && sp_vsock_dev_alive(s->dev)) {
+		pt_poll(s);
+		cr_assert(!s->reset, "the peer reset the stream at %llu bytes", (unsigned long long)*off);
+		while (npend < 32 && *off < total) {
+			uint64_t want = total - *off;
+			uint32_t got = vsock_credit_take(&s->cr, want < VSOCK_MAX_PKT_PAYLOAD ? want : VSOCK_MAX_PKT_PAYLOAD);
+			struct rte_mbuf *m;
+
+			if (!got)
+				break;
+			m = pt_rw_pkt(s, *off, got, crc);
+			cr_assert_not_null(m, "pool empty");
+			*off += got;
+			pend[npend++] = m;
+			last_credit = pt_now();
+		}
+		if (npend) {
+			uint16_t k = sp_vsock_tx_burst(s->dev, pend, npend);
+
+			memmove(pend, pend + k, (npend - k) * sizeof(pend[0]));
+			npend -= k;
+		} else if (pt_now() - last_credit > 0.1) {
+			/* no credit for a while: ask, as the kernel does */
+			pt_send_ctrl(s, VSOCK_OP_CREDIT_REQUEST, 0);
+			last_credit = pt_now();
+		}
+	}
+	for (uint16_t i = 0; i < npend; i++)
+		rte_pktmbuf_free(pend[i]);
+}
+
+Test(pmd_vhost, gib_to_sink_crc_end_to_end_within_credit, .timeout = 300)
+{
+	const char *extra[] = { "--mode", "sink", "--cid", "3", "--cpu", "0", "--poll",
+				"--expect-bytes", "1073741824", NULL };
+	struct sp_vsock_stats st;
+	struct pt_stream s;
+	uint64_t off = 0;
+	uint32_t crc = ~0u;
+	char json[16384];
+	double t0, t1;
+	int rc;
+
+	start_backend(extra);
+	start_env(NULL);
+	dev = open_dev();
+	cr_assert_not_null(dev, "device not created");
+	cr_assert_eq(sp_vsock_dev_cid(dev), 3, "guest CID from GET_CONFIG");
+	cr_assert_eq(pt_connect(&s, dev, 40001, 1234), 0, "no RESPONSE to REQUEST");
+
+	t0 = pt_now();
+	stream(&s, &off, GIB, &crc, t0 + 240);
+	t1 = pt_now();
+	cr_assert_eq(off, GIB, "sent %llu of %llu bytes", (unsigned long long)off, GIB);
+	fprintf(stderr, "pmd_vhost: 1 GiB in %.2f s = %.2f Gbit/s, crc32c 0x%08x, %llu credit updates\n",
+		t1 - t0, GIB * 8 / (t1 - t0) / 1e9, crc, (unsigned long long)s.credit_updates);
+
+	/* wait until the sink has consumed everything, then compare */
+	for (double end = pt_now() + 30; pt_now() < end; usleep(20000)) {
+		pt_poll(&s);
+		sp_vsock_tx_free(dev);
+		cr_assert_eq(pt_ctl(ctl, "stats", json, sizeof(json)), 0, "backend control socket");
+		if (pt_json_u64(json, "rx_bytes") == (long long)GIB)
+			break;
+	}
+	cr_assert_eq(pt_json_u64(json, "rx_bytes"), (long long)GIB, "sink got %lld bytes: %s",
+		     pt_json_u64(json, "rx_bytes"), json);
+	cr_assert_eq((uint32_t)pt_json_u64(json, "crc32c"), crc, "crc mismatch: ours 0x%08x, %s", crc, json);
+	cr_assert_eq(pt_json_u64(json, "credit_violations"), 0, "%s", json);
+	cr_assert_eq(pt_json_u64(json, "bad_chains"), 0, "%s", json);
+	cr_assert_eq(pt_json_u64(json, "proto_errors"), 0, "%s", json);
+
+	sp_vsock_dev_stats(dev, &st);
+	cr_assert_eq(st.bad_used_id + st.bad_used_len + st.bad_rx_hdr + st.tx_bad_pkt, 0);
+	cr_assert_geq(st.tx_bytes, GIB);
+	fprintf(stderr, "pmd_vhost: driver tx_pkts %llu, kicks %llu (%.4f per packet), ring full %llu\n",
+		(unsigned long long)st.tx_pkts, (unsigned long long)st.tx_kicks,
+		(double)st.tx_kicks / st.tx_pkts, (unsigned long long)st.tx_ring_full);
+
+	/* a clean end: our SHUTDOWN, then the backend exits 0 (expect-bytes met, no credit violation) */
+	cr_assert_eq(pt_send_ctrl(&s, VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND), 0);
+	for (double end = pt_now() + 2; pt_now() < end && !s.reset;)
+		pt_poll(&s);
+	cr_assert_eq(pt_ctl(ctl, "exit", json, sizeof(json)), 0);
+	rc = pt_backend_wait(backend, 10);
+	backend = -1;
+	cr_assert_eq(rc, 0, "backend exit status %d", rc);
+}
+
+Test(pmd_vhost, backend_killed_midstream_device_gone_in_bounded_time, .timeout = 60)
+{
+	const char *extra[] = { "--mode", "sink", "--cid", "3", "--cpu", "0", "--poll", NULL };
+	struct rte_mbuf *m;
+	struct pt_stream s;
+	uint64_t off = 0;
+	uint32_t crc = ~0u;
+	double t_kill, t_gone = 0;
+
+	start_backend(extra);
+	start_env(NULL);
+	dev = open_dev();
+	cr_assert_not_null(dev);
+	cr_assert_eq(pt_connect(&s, dev, 40002, 1234), 0);
+	stream(&s, &off, UINT64_MAX, &crc, pt_now() + 0.5);
+	fprintf(stderr, "pmd_vhost: %llu bytes before the kill, %llu credit updates\n",
+		(unsigned long long)off, (unsigned long long)s.credit_updates);
+	cr_assert_gt(off, 0);
+	cr_assert(sp_vsock_dev_alive(dev));
+
+	kill(backend, SIGKILL);
+	t_kill = pt_now();
+	/* keep sending as an application would; the driver must say the device is gone */
+	stream(&s, &off, UINT64_MAX, &crc, t_kill + 3);
+	if (!sp_vsock_dev_alive(dev))
+		t_gone = pt_now();
+	cr_assert(!sp_vsock_dev_alive(dev), "device still alive 3 s after the backend died");
+	fprintf(stderr, "pmd_vhost: device gone %.1f ms after the backend was killed (after %llu bytes)\n",
+		(t_gone - t_kill) * 1e3, (unsigned long long)off);
+	cr_assert_lt(t_gone - t_kill, 1.0);
+	/* and stays gone: bursts return at once */
+	m = pt_ctrl_pkt(&s, VSOCK_OP_RW, 0);
+	cr_assert_eq(sp_vsock_tx_burst(dev, &m, 1), 0);
+	rte_pktmbuf_free(m);
+	cr_assert_eq(pt_poll(&s), 0);
+	waitpid(backend, NULL, 0);
+	backend = -1;
+}
+
+Test(pmd_vhost, vdev_devargs_create_device, .timeout = 60)
+{
+	const char *extra[] = { "--mode", "sink", "--cid", "7", "--cpu", "0", NULL };
+	char vdev[256];
+	struct pt_stream s;
+
+	start_backend(extra);
+	snprintf(vdev, sizeof(vdev), "virtio_vsock0,path=%s,connect_ms=5000,queue_size=512", sock);
+	start_env(vdev);
+	dev = sp_vsock_dev_get("virtio_vsock0");
+	cr_assert_not_null(dev, "--vdev did not create the device");
+	cr_assert_eq(sp_vsock_dev_cid(dev), 7);
+	cr_assert_eq(pt_connect(&s, dev, 40003, 99), 0);
+	cr_assert_geq(sp_vsock_tx_free(dev), 511, "queue_size=512");
+	/* EAL owns it: rte_eal_cleanup removes it, not us */
+	dev = NULL;
+}
+
+Test(pmd_vhost, no_backend_fails_with_one_line, .timeout = 30)
+{
+	char args[256];
+	double t0;
+
+	paths();
+	start_env(NULL);
+	snprintf(args, sizeof(args), "path=%s,connect_ms=200", sock);
+	t0 = pt_now();
+	cr_assert_null(sp_vsock_dev_create("virtio_vsock_none", args));
+	cr_assert_lt(pt_now() - t0, 2.0);
+}
