@@ -136,12 +136,13 @@ static int group_viable(const char *devdir, char *err, size_t errlen)
 	return ok;
 }
 
-int sp_vfio_open(struct sp_vfio_dev *d, const char *addr, uint16_t expect_vendor,
-		 uint16_t expect_device, char *err, size_t errlen)
+int sp_vfio_open(struct sp_vfio_dev *d, const char *addr, const struct sp_pci_id *ids,
+		 char *err, size_t errlen)
 {
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 	struct vfio_region_info reg = { .argsz = sizeof(reg) };
-	unsigned int dom = 0, bus, dev, fn, vendor, device;
+	unsigned int dom = 0, bus, dev, fn, vendor, device, subsys = 0;
+	const struct sp_pci_id *id;
 	char devdir[PATH_MAX], drv[64];
 	int ret;
 
@@ -164,9 +165,14 @@ int sp_vfio_open(struct sp_vfio_dev *d, const char *addr, uint16_t expect_vendor
 		seterr(err, errlen, "%s: no such PCI device", d->addr);
 		return -1;
 	}
-	if ((expect_vendor && vendor != expect_vendor) || (expect_device && device != expect_device)) {
+	read_hex(devdir, "subsystem_device", &subsys);
+	for (id = ids; id->vendor; id++)
+		if (vendor == id->vendor && device == id->device &&
+		    (!id->subsys_device || subsys == id->subsys_device))
+			break;
+	if (!id->vendor) {
 		seterr(err, errlen, "%s is %04x:%04x, not the expected %04x:%04x", d->addr,
-		       vendor, device, expect_vendor, expect_device);
+		       vendor, device, ids[0].vendor, ids[0].device);
 		return -1;
 	}
 	bound_driver(devdir, drv, sizeof(drv));

@@ -25,14 +25,19 @@ struct sp_vfio_dev {
 	} bar[SP_PCI_BARS];
 };
 
+/* A PCI identity a caller accepts; subsys_device 0 matches any. Lists end with vendor 0. */
+struct sp_pci_id {
+	uint16_t vendor, device, subsys_device;
+};
+
 /*
  * Takes the device at addr ("0000:00:04.0"; "00:04.0" means domain 0). It must
- * be bound to vfio-pci, its IOMMU group viable and VFIO usable by EAL; else -1
- * with one line in err and nothing changed. expect_vendor/expect_device, when
- * not 0, must match (the wrong device is refused before it is opened).
+ * match one of ids (checked before anything is opened), be bound to vfio-pci,
+ * its IOMMU group viable and VFIO usable by EAL; else -1 with one line in err
+ * and nothing changed.
  */
-int sp_vfio_open(struct sp_vfio_dev *d, const char *addr, uint16_t expect_vendor,
-		 uint16_t expect_device, char *err, size_t errlen);
+int sp_vfio_open(struct sp_vfio_dev *d, const char *addr, const struct sp_pci_id *ids,
+		 char *err, size_t errlen);
 /* Restores the command register, unmaps the BARs, gives the device back to vfio-pci. */
 void sp_vfio_close(struct sp_vfio_dev *d);
 

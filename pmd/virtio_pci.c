@@ -17,6 +17,7 @@
 
 #include <linux/pci_regs.h>
 
+#include <rte_common.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_io.h>
@@ -408,17 +409,36 @@ static const struct virtio_transport_ops virtio_pci_ops = {
 	.close = vp_close,
 };
 
+/*
+ * Transitional devices (virtio 1.2 §4.1.2.3) keep their legacy id and carry the
+ * virtio id in the subsystem device id; only the oldest device types have one.
+ */
+static uint16_t transitional_id(uint16_t virtio_id)
+{
+	static const uint16_t legacy[] = {
+		[1] = 0x1000, [2] = 0x1001, [3] = 0x1003, [4] = 0x1005, [5] = 0x1002,
+		[8] = 0x1004, [9] = 0x1009,
+	};
+
+	return virtio_id < RTE_DIM(legacy) ? legacy[virtio_id] : 0;
+}
+
 struct virtio_transport *virtio_pci_transport_open(const char *pci_addr, uint16_t virtio_id)
 {
 	struct virtio_pci *vp = calloc(1, sizeof(*vp));
+	struct sp_pci_id ids[3] = {
+		{ VIRTIO_PCI_VENDOR, VIRTIO_PCI_MODERN_ID(virtio_id), 0 },
+		{ VIRTIO_PCI_VENDOR, transitional_id(virtio_id), virtio_id },
+	};
 	char err[SP_VFIO_ERRLEN];
 
 	if (!vp)
 		return NULL;
 	vp->t.ops = &virtio_pci_ops;
 	vp->t.addr_is_va = false;
-	if (sp_vfio_open(&vp->vfio, pci_addr, VIRTIO_PCI_VENDOR, VIRTIO_PCI_MODERN_ID(virtio_id),
-			 err, sizeof(err))) {
+	if (!ids[1].device)
+		ids[1].vendor = 0; /* no transitional id for this type (vsock has none) */
+	if (sp_vfio_open(&vp->vfio, pci_addr, ids, err, sizeof(err))) {
 		fprintf(stderr, "virtio-pci: %s\n", err);
 		free(vp);
 		return NULL;

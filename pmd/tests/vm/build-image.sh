@@ -17,18 +17,23 @@ die() { echo "vm-image: $*" >&2; exit 1; }
 pkg=$(apt-cache pkgnames linux-image-6.1.0- 2>/dev/null |
 	grep -E '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | sort -V | tail -1)
 [ -n "$pkg" ] || die "no linux-image-6.1.0-N-amd64-unsigned package (apt-get update?)"
-kdir=$cache/$pkg
+kdir=$cache/$pkg-2   # -2: the module set below
 if [ ! -f "$kdir/vmlinuz" ]; then
 	mkdir -p "$kdir/dl"
 	(cd "$kdir/dl" && chmod 777 . && apt-get download -q "$pkg" >&2) || die "apt-get download $pkg failed"
 	dpkg-deb -x "$kdir"/dl/*.deb "$kdir/pkg"
 	kver=$(ls "$kdir/pkg/lib/modules" | head -1)
 	mkdir -p "$kdir/modules"
-	# vfio-pci and what it needs, in load order (Debian 6.1 builds them as plain .ko).
-	n=0
+	# In load order: vfio-pci and what it needs, then the kernel's own virtio-pci and
+	# virtio-vsock drivers, which own the device at boot as in a user's VM.
+	n=10
 	for m in virt/lib/irqbypass drivers/vfio/vfio drivers/vfio/vfio_iommu_type1 \
-		drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci; do
+		drivers/vfio/vfio_virqfd drivers/vfio/pci/vfio-pci-core drivers/vfio/pci/vfio-pci \
+		drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
+		drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/vmw_vsock/vsock \
+		net/vmw_vsock/vmw_vsock_virtio_transport_common net/vmw_vsock/vmw_vsock_virtio_transport; do
 		src=$(ls "$kdir/pkg/lib/modules/$kver/kernel/$m.ko"* | head -1)
+		[ -n "$src" ] || die "$pkg has no module $m"
 		n=$((n + 1))
 		case $src in
 		*.xz) xz -dc "$src" >"$kdir/modules/$n-$(basename $m).ko" ;;
