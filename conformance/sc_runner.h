@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+/* Knobs the runner sets for the backends. */
+#ifndef SC_RUNNER_H
+#define SC_RUNNER_H
+
+#include <stdbool.h>
+
+extern bool sc_kernel_vsock_allowed;	/* only inside the reference guest (or a user's own VM) */
+extern int sc_settle_ms;		/* how long control packets get to cross */
+
+#endif
