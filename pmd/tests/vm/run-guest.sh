@@ -5,6 +5,9 @@
 #   run-guest.sh BUILD_DIR probe            device found, features, CID, one connection by hand
 #   run-guest.sh BUILD_DIR send [BYTES]     the stack connects to CID 2 and sends BYTES (16 MiB)
 #                                           which the backend checks byte by byte
+#   run-guest.sh BUILD_DIR refuse           bad inputs (device still with the kernel, wrong id,
+#                                           group not viable, legacy device, ...) each refused
+#                                           with one error, the device working afterwards
 #
 # Guest: q35 with an emulated Intel IOMMU (so vfio-pci has a real IOMMU group), Debian's
 # 6.1 kernel, no KVM. Guest output comes back over the serial console. Exit 0 pass, 1 fail,
@@ -35,8 +38,20 @@ probe) progs=("$build/pmd/tests/vm/sp-vp-probe")
 	run="/bin/sp-vp-probe --pci $pci --id 19 --connect $port -- --iova-mode=pa" ;;
 send) progs=("$build/pmd/tests/vm/sp-vm-send")
 	run="/bin/sp-vm-send --pci $pci --port $port --bytes $bytes -- --iova-mode=pa" ;;
-*) die "mode is probe or send, not $mode" ;;
+refuse) progs=("$build/pmd/tests/vm/sp-vp-probe" "$build/pmd/tests/vm/sp-vm-send")
+	run=$(cat "$here/refuse.sh") ;;
+*) die "mode is probe, send or refuse, not $mode" ;;
 esac
+bind=1af4:1053
+extra=()
+if [ "$mode" = refuse ]; then
+	bind=   # the guest script moves the devices itself
+	# two devices behind a conventional PCI bridge share an IOMMU group; one legacy-only
+	extra=(-device pcie-pci-bridge,id=br1,addr=5
+		-device virtio-net-pci,bus=br1,addr=1,disable-legacy=on,romfile=
+		-device virtio-rng-pci,bus=br1,addr=2,disable-legacy=on
+		-device virtio-net-pci,addr=4,disable-modern=on,romfile=)
+fi
 
 t0=$(date +%s.%N)
 "$here/build-image.sh" "$work/img" "${progs[@]}" >/dev/null 2>"$work/image.log" ||
@@ -44,7 +59,7 @@ t0=$(date +%s.%N)
 		skip "the guest kernel package could not be fetched"; die "guest image"; }
 # The command the guest runs, as a second cpio archive (the kernel unpacks both).
 mkdir -p "$work/cmd"
-echo "$run" >"$work/cmd/guest.cmd"
+printf '%s\n' "$run" >"$work/cmd/guest.cmd"
 (cd "$work/cmd" && echo guest.cmd | cpio -o -H newc --quiet | gzip) >"$work/cmd.cpio.gz"
 cat "$work/img/initrd.cpio.gz" "$work/cmd.cpio.gz" >"$work/initrd"
 
@@ -64,9 +79,9 @@ timeout "$tmo" qemu-system-x86_64 -machine q35,kernel-irqchip=split -cpu max \
 	-m 1G -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \
 	-nodefaults -nographic -serial stdio -no-reboot \
 	-kernel "$work/img/vmlinuz" -initrd "$work/initrd" \
-	-append "console=ttyS0 quiet intel_iommu=on hugepages=128 panic=-1 sp_bind=1af4:1053" \
+	-append "console=ttyS0 quiet intel_iommu=on hugepages=128 panic=-1 sp_bind=$bind" \
 	-chardev socket,id=vsock0,path="$sock" \
-	-device vhost-user-vsock-pci,chardev=vsock0,addr=3 \
+	-device vhost-user-vsock-pci,chardev=vsock0,addr=3 "${extra[@]}" \
 	</dev/null >"$work/serial.log" 2>&1
 qrc=$?
 t2=$(date +%s.%N)
@@ -84,6 +99,7 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" -v q="$qrc" \
 [ "$qrc" -eq 124 ] && die "guest did not finish within ${tmo}s"
 case $mode in
 probe) grep -q "^probe: PASS" "$work/serial.log" || die "probe did not pass" ;;
+refuse) grep -q "^refuse: PASS" "$work/serial.log" || die "a refusal check did not hold" ;;
 send) grep -q "^vm-send: PASS" "$work/serial.log" || die "guest send did not pass"
 	[ "$brc" -eq 0 ] || die "backend reported a failure (exit $brc)"
 	# the host's own count: every byte arrived, in the pattern, within credit

@@ -123,8 +123,8 @@ int main(int argc, char **argv)
 		printf("probe: guest CID %llu (device config)\n", (unsigned long long)cid);
 	}
 
-	bufs = rte_memzone_reserve_aligned("vp_bufs", (size_t)NQ * qsize * BUF, SOCKET_ID_ANY,
-					   RTE_MEMZONE_IOVA_CONTIG, BUF);
+	/* page-aligned BUF-sized buffers never straddle a page: each is IOVA-contiguous */
+	bufs = rte_memzone_reserve_aligned("vp_bufs", (size_t)NQ * qsize * BUF, SOCKET_ID_ANY, 0, BUF);
 	if (!bufs) {
 		rc = fail("no DPDK memory for buffers");
 		goto out;
@@ -146,7 +146,9 @@ int main(int argc, char **argv)
 		for (n = 0; n < qsize; n++) {
 			size_t off = ((size_t)i * qsize + n) * BUF;
 
-			post(&q[i].vq, (uint8_t *)bufs->addr + off, bufs->iova + off, BUF, true);
+			uint8_t *va = (uint8_t *)bufs->addr + off;
+
+			post(&q[i].vq, va, rte_mem_virt2iova(va), BUF, true);
 		}
 		vq_publish(&q[i].vq);
 	}
@@ -168,7 +170,7 @@ int main(int argc, char **argv)
 	}
 
 	tx_buf = (uint8_t *)bufs->addr + (size_t)qsize * BUF;
-	send_ctrl(t, tx_buf, bufs->iova + (size_t)qsize * BUF, cid, port, VSOCK_OP_REQUEST);
+	send_ctrl(t, tx_buf, rte_mem_virt2iova(tx_buf), cid, port, VSOCK_OP_REQUEST);
 	deadline = rte_get_tsc_cycles() + 10 * rte_get_tsc_hz();
 	while (rte_get_tsc_cycles() < deadline && t->ops->is_alive(t)) {
 		enum vq_used_fault f;
@@ -191,7 +193,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)h.src_cid, h.src_port, (unsigned long long)h.dst_cid, h.dst_port);
 		if (h.op == VSOCK_OP_RESPONSE && h.dst_cid == cid && h.dst_port == 50000) {
 			printf("probe: connected to %u:%u, peer buf_alloc %u\n", VSOCK_HOST_CID, port, h.buf_alloc);
-			send_ctrl(t, tx_buf, bufs->iova + (size_t)qsize * BUF, cid, port, VSOCK_OP_RST);
+			send_ctrl(t, tx_buf, rte_mem_virt2iova(tx_buf), cid, port, VSOCK_OP_RST);
 			rte_delay_ms(100);
 			rc = 0;
 			goto out;
