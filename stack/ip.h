@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * IPv4 output under UDP: the interface (one DPDK ethdev), routing to a next
+ * hop, neighbours (static and ARP), header building, fragmentation with
+ * librte_ip_frag, and the transmit backlog that plays the qdisc.
+ *
+ * Memory accounting follows the kernel's idea of sk_wmem_alloc: a packet the
+ * port did not take at once waits in the backlog charged to its socket until
+ * the port takes it (the kernel charges until the device frees it). A send
+ * waits (or fails with EAGAIN) while the socket's charge is at or above its
+ * SO_SNDBUF.
+ */
+#ifndef SP_IP_H
+#define SP_IP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "sock.h"
+
+#define SP_BACKLOG      1024    /* packets the port did not take yet (≈ txqueuelen 1000) */
+#define SP_NEIGH_MAX    64
+#define SP_NEIGH_QLEN   128     /* packets held per unresolved neighbour (≈ unres_qlen) */
+#define SP_TX_BURST     64
+
+struct sp_wmem {                /* a socket's charge: bytes of its packets not yet taken */
+	int64_t alloc;
+};
+
+struct sp_netif_stats {
+	uint64_t tx_pkts, tx_bytes, tx_bursts, tx_backlogged, tx_drop_backlog_full;
+	uint64_t rx_pkts, rx_arp, rx_other, arp_req_sent, arp_reply_sent;
+	uint64_t neigh_drop, neigh_failed, frag_datagrams, frag_pkts, no_mbuf;
+};
+
+struct sp_netif {
+	uint16_t port_id;
+	struct rte_ether_addr mac;
+	uint32_t ip, netmask, gateway;  /* network order */
+	uint16_t mtu;
+	bool started;
+	bool csum_offload;              /* port computes IPv4 + UDP checksums */
+	bool multi_seg;                 /* port takes chained mbufs (fragments) */
+	bool can_rx;                    /* the port has a receive queue (ARP works) */
+	struct rte_mempool *pool;       /* one mbuf holds any unfragmented packet */
+	struct rte_mempool *indirect;   /* fragments point into the datagram's mbufs */
+	/* the qdisc: FIFO of packets the port has not taken, with their owners */
+	struct rte_mbuf *backlog[SP_BACKLOG];
+	struct sp_wmem *owner[SP_BACKLOG];
+	unsigned int bl_head, bl_len;
+	struct sp_netif_stats st;
+};
+
+/* The route to daddr: next hop, source, broadcast or not (≈ ip_route_output_flow). */
+struct sp_route {
+	uint32_t saddr, daddr, nexthop;
+	bool broadcast, multicast;
+};
+
+extern struct sp_netif *sp_nif;         /* the UDP port, NULL when none */
+
+/* --- interface (ip_out.c) --- */
+int sp_netif_open(const struct sp_init_cfg *cfg);
+void sp_netif_close(void);
+int sp_ip_route(const struct sp_netif *nif, uint32_t daddr, struct sp_route *rt);
+/* Truesize charged for one packet of this many bytes. */
+uint32_t sp_pkt_truesize(const struct rte_mbuf *m);
+/*
+ * Hands packets (Ethernet headers complete) to the port: backlog first, then
+ * one rte_eth_tx_burst; what the port does not take joins the backlog, still
+ * charged to owner. A full backlog drops (the kernel's qdisc drop, counted).
+ */
+void sp_netif_xmit(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n, struct sp_wmem *owner);
+/* Pushes the backlog to the port; returns packets sent. */
+unsigned int sp_netif_flush(struct sp_netif *nif);
+/* Forgets a closing socket's charge (its packets still go out). */
+void sp_netif_disown(struct sp_netif *nif, struct sp_wmem *owner);
+
+/* One UDP datagram to build: addresses and ports in network order. */
+struct sp_udp_dgram {
+	const struct sp_route *rt;
+	uint16_t sport, dport;
+	uint8_t ttl, tos;
+	bool df;
+	uint16_t ip_id;
+	/* payload: head bytes (a cork buffer) then tail bytes from an iterator */
+	const void *head;
+	size_t head_len;
+	struct sp_iov_iter *tail;
+	size_t tail_len;
+};
+
+/*
+ * Builds the datagram's packets (one, or fragments) with their Ethernet
+ * headers except the destination MAC. Returns the count (<= max) or -errno
+ * (-ENOBUFS: no mbufs; -EFAULT: a bad user buffer).
+ */
+int sp_ip_udp_build(struct sp_netif *nif, const struct sp_udp_dgram *d,
+		    struct rte_mbuf **pkts, unsigned int max);
+/* Most packets one datagram becomes on this interface. */
+unsigned int sp_ip_max_frags(const struct sp_netif *nif);
+
+/* --- neighbours (neigh.c) --- */
+int sp_neigh_add(uint32_t ip, const struct rte_ether_addr *mac);       /* static entry */
+void sp_neigh_flush(void);
+/*
+ * Resolves the next hop of n built packets: fills destination MACs of those
+ * that can go now and compacts them at the front (returned count); the rest
+ * wait in the neighbour's queue for an ARP reply (≈ neigh_resolve_output).
+ */
+unsigned int sp_neigh_output(struct sp_netif *nif, const struct sp_route *rt,
+			     struct rte_mbuf **pkts, unsigned int n);
+/* Receive processing on the port: ARP requests and replies, retries. Returns work done. */
+int sp_neigh_progress(struct sp_netif *nif);
+
+#endif

@@ -1,0 +1,853 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP over IPv4 (≈ net/ipv4/udp.c, the datagram half of af_inet.c and
+ * ip_sockglue.c). udp_sendmsg makes the kernel's checks in the kernel's
+ * order: autobind, length above 65535, MSG_OOB, a pending cork, the address,
+ * control messages, the route, broadcast, the size against the MTU, the send
+ * buffer, the copy. sendmmsg builds every datagram of the vector into one
+ * array and hands it to the port in one rte_eth_tx_burst.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_pause.h>
+#include <rte_random.h>
+
+#include "ip.h"
+
+#define UDP_MAX_PAYLOAD (0xffff - 20 - 8)       /* 65507 */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+struct udp_sock {
+	struct sp_sock *sk;
+	struct udp_sock *next;          /* all UDP sockets, for port lookups */
+	struct sp_wmem wmem;
+	uint32_t rcv_saddr, saddr;      /* bound address, source address (network order) */
+	uint16_t sport;                 /* network order; 0: not bound (inet_num == 0) */
+	uint32_t daddr;
+	uint16_t dport;
+	bool connected;                 /* sk_state == TCP_ESTABLISHED */
+	bool bindaddr_lock, bindport_lock;
+	int uc_ttl, mc_ttl;             /* -1: sysctl ip_default_ttl */
+	uint8_t tos;
+	int pmtudisc;
+	uint16_t inet_id;
+	bool corkflag;                  /* UDP_CORK */
+	/* a datagram being corked (up->pending and inet->cork) */
+	bool pending;
+	struct sp_route cork_rt;
+	uint16_t cork_dport;
+	uint8_t cork_ttl, cork_tos;
+	bool cork_connected;
+	char *cork_buf;
+	size_t cork_len;                /* payload bytes so far */
+};
+
+/* What one send puts on the wire, gathered for one burst (≈ a batch of skbs). */
+struct txbuf {
+	struct rte_mbuf **pkts;
+	unsigned int n, cap;
+};
+
+static struct udp_sock *udp_socks;
+static struct txbuf tb;
+static uint16_t ip_ident;               /* __ip_select_ident, without the hash */
+static int default_ttl = 64;
+static int port_lo = 32768, port_hi = 60999;
+
+static inline struct udp_sock *udp_sk(struct sp_sock *sk)
+{
+	return sk->priv;
+}
+
+static void read_sysctls(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f) {
+		if (fscanf(f, "%d %d", &port_lo, &port_hi) != 2 || port_lo < 1 || port_hi < port_lo)
+			port_lo = 32768, port_hi = 60999;
+		fclose(f);
+	}
+	f = fopen("/proc/sys/net/ipv4/ip_default_ttl", "r");
+	if (f) {
+		if (fscanf(f, "%d", &default_ttl) != 1)
+			default_ttl = 64;
+		fclose(f);
+	}
+}
+
+/* --- ports (≈ udp_lib_get_port) --- */
+
+static bool port_conflict(const struct udp_sock *us, uint16_t port, uint32_t addr)
+{
+	const struct udp_sock *o;
+
+	for (o = udp_socks; o; o = o->next) {
+		if (o == us || o->sport != port)
+			continue;
+		if (o->sk->reuseaddr && us->sk->reuseaddr)
+			continue;
+		if (!o->rcv_saddr || !addr || o->rcv_saddr == addr)
+			return true;
+	}
+	return false;
+}
+
+static int udp_get_port(struct udp_sock *us, uint16_t snum)
+{
+	int range = port_hi - port_lo + 1, i, start;
+
+	if (snum) {
+		if (port_conflict(us, rte_cpu_to_be_16(snum), us->rcv_saddr))
+			return -EADDRINUSE;
+		us->sport = rte_cpu_to_be_16(snum);
+		return 0;
+	}
+	start = (int)(rte_rand() % (uint64_t)range);
+	for (i = 0; i < range; i++) {
+		uint16_t p = rte_cpu_to_be_16((uint16_t)(port_lo + (start + i) % range));
+
+		if (!port_conflict(us, p, us->rcv_saddr)) {
+			us->sport = p;
+			return 0;
+		}
+	}
+	return -EADDRINUSE;
+}
+
+/* ≈ inet_autobind; the kernel turns its failure into EAGAIN. */
+static int udp_autobind(struct udp_sock *us)
+{
+	if (us->sport)
+		return 0;
+	return udp_get_port(us, 0) ? -EAGAIN : 0;
+}
+
+/* --- bind, connect, names --- */
+
+static bool addr_is_ours(uint32_t a)
+{
+	uint32_t h = rte_be_to_cpu_32(a);
+	struct sp_route rt;
+
+	if (!a || (sp_nif && a == sp_nif->ip) || (h & 0xf0000000) == 0xe0000000 || h == 0xffffffff)
+		return true;
+	return sp_nif && !sp_ip_route(sp_nif, a, &rt) && rt.broadcast;
+}
+
+static int udp_bind(struct sp_sock *sk, const struct sockaddr *uaddr, socklen_t len)
+{
+	struct udp_sock *us = udp_sk(sk);
+	struct sockaddr_in sin;
+	uint16_t snum;
+	uint32_t h;
+	int err;
+
+	if (len < sizeof(sin))
+		return -EINVAL;
+	memcpy(&sin, uaddr, sizeof(sin));
+	if (sin.sin_family != AF_INET &&
+	    (sin.sin_family != AF_UNSPEC || sin.sin_addr.s_addr != htonl(INADDR_ANY)))
+		return -EAFNOSUPPORT;
+	if (!addr_is_ours(sin.sin_addr.s_addr))
+		return -EADDRNOTAVAIL;
+	if (us->connected || us->sport)
+		return -EINVAL;
+	snum = ntohs(sin.sin_port);
+	us->rcv_saddr = us->saddr = sin.sin_addr.s_addr;
+	h = rte_be_to_cpu_32(sin.sin_addr.s_addr);
+	if ((h & 0xf0000000) == 0xe0000000 || (h && us->saddr != (sp_nif ? sp_nif->ip : 0)))
+		us->saddr = 0;                  /* multicast or broadcast: use the device's */
+	err = udp_get_port(us, snum);
+	if (err) {
+		us->rcv_saddr = us->saddr = 0;
+		return err;
+	}
+	us->bindaddr_lock = sin.sin_addr.s_addr != 0;
+	us->bindport_lock = snum != 0;
+	us->daddr = 0;
+	us->dport = 0;
+	return 0;
+}
+
+/* ≈ __udp_disconnect */
+static int udp_disconnect(struct udp_sock *us)
+{
+	us->connected = false;
+	us->sk->state = SS_UNCONNECTED;
+	us->daddr = 0;
+	us->dport = 0;
+	if (!us->bindaddr_lock)
+		us->rcv_saddr = us->saddr = 0;
+	if (!us->bindport_lock)
+		us->sport = 0;
+	return 0;
+}
+
+/* ≈ inet_dgram_connect + __ip4_datagram_connect */
+static int udp_connect(struct sp_sock *sk, const struct sockaddr *uaddr, socklen_t len, int flags)
+{
+	struct udp_sock *us = udp_sk(sk);
+	struct sockaddr_in sin;
+	struct sp_route rt;
+	int err;
+
+	if (len < sizeof(sa_family_t))
+		return -EINVAL;
+	memset(&sin, 0, sizeof(sin));
+	memcpy(&sin, uaddr, len < sizeof(sin) ? len : sizeof(sin));
+	if (sin.sin_family == AF_UNSPEC)
+		return udp_disconnect(us);
+	if (udp_autobind(us))
+		return -EAGAIN;
+	if (len < sizeof(sin))
+		return -EINVAL;
+	if (sin.sin_family != AF_INET)
+		return -EAFNOSUPPORT;
+	if (!sp_nif)
+		return -ENETUNREACH;
+	err = sp_ip_route(sp_nif, sin.sin_addr.s_addr, &rt);
+	if (err)
+		return err;
+	if (rt.broadcast && !sk->broadcast)
+		return -EACCES;
+	if (!us->saddr)
+		us->saddr = rt.saddr;
+	if (!us->rcv_saddr)
+		us->rcv_saddr = rt.saddr;
+	us->daddr = sin.sin_addr.s_addr;
+	us->dport = sin.sin_port;
+	us->connected = true;
+	sk->state = SS_CONNECTED;
+	us->inet_id = (uint16_t)rte_rand();
+	return 0;
+}
+
+static int udp_getname(struct sp_sock *sk, struct sockaddr *addr, int peer)
+{
+	struct udp_sock *us = udp_sk(sk);
+	struct sockaddr_in *sin = (struct sockaddr_in *)addr;
+
+	sin->sin_family = AF_INET;
+	if (peer) {
+		if (!us->dport || !us->connected)
+			return -ENOTCONN;
+		sin->sin_port = us->dport;
+		sin->sin_addr.s_addr = us->daddr;
+	} else {
+		sin->sin_port = us->sport;
+		sin->sin_addr.s_addr = us->rcv_saddr;
+	}
+	return sizeof(*sin);
+}
+
+/* ≈ inet_shutdown: an unconnected socket says ENOTCONN and is shut down all the same. */
+static int udp_shutdown(struct sp_sock *sk, int how)
+{
+	struct udp_sock *us = udp_sk(sk);
+
+	how++;
+	if ((how & ~(SP_RCV_SHUTDOWN | SP_SEND_SHUTDOWN)) || !how)
+		return -EINVAL;
+	sk->shutdown |= how;
+	return us->connected ? 0 : -ENOTCONN;
+}
+
+/* --- the send path --- */
+
+/* Per-call IP settings (≈ struct ipcm_cookie). */
+struct ipc {
+	int ttl, tos;
+	uint32_t saddr;
+};
+
+/* ≈ udp_cmsg_send + ip_cmsg_send for what a datagram sender can ask. */
+static int udp_cmsg(const struct sp_msg *m, struct ipc *ipc)
+{
+	const char *base = m->control, *end = base + m->controllen;
+	const struct cmsghdr *c;
+	int val;
+
+	for (c = m->controllen >= sizeof(*c) ? (const struct cmsghdr *)base : NULL; c;) {
+		if (c->cmsg_len < sizeof(*c) || c->cmsg_len > (size_t)(end - (const char *)c))
+			return -EINVAL;
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_SEGMENT) {
+			if (c->cmsg_len != CMSG_LEN(sizeof(uint16_t)))
+				return -EINVAL;
+			return -EOPNOTSUPP;     /* no GSO here: see docs/differences-udp.md */
+		} else if (c->cmsg_level == SOL_SOCKET) {
+			return -EINVAL;         /* SO_TIMESTAMPING, SO_MARK, SCM_TXTIME: not carried */
+		} else if (c->cmsg_level == SOL_IP) {
+			switch (c->cmsg_type) {
+			case IP_TTL:
+				if (c->cmsg_len != CMSG_LEN(sizeof(int)))
+					return -EINVAL;
+				memcpy(&val, CMSG_DATA(c), sizeof(val));
+				if (val < 1 || val > 255)
+					return -EINVAL;
+				ipc->ttl = val;
+				break;
+			case IP_TOS:
+				if (c->cmsg_len == CMSG_LEN(sizeof(int)))
+					memcpy(&val, CMSG_DATA(c), sizeof(val));
+				else if (c->cmsg_len == CMSG_LEN(sizeof(uint8_t)))
+					val = *(const uint8_t *)CMSG_DATA(c);
+				else
+					return -EINVAL;
+				if (val < 0 || val > 255)
+					return -EINVAL;
+				ipc->tos = val;
+				break;
+			case IP_PKTINFO: {
+				struct in_pktinfo pi;
+
+				if (c->cmsg_len != CMSG_LEN(sizeof(pi)))
+					return -EINVAL;
+				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+				ipc->saddr = pi.ipi_spec_dst.s_addr;
+				break;
+			}
+			default:
+				return -EINVAL;
+			}
+		}
+		/* CMSG_NXTHDR on the caller's buffer */
+		{
+			size_t step = CMSG_ALIGN(c->cmsg_len);
+			const char *next = (const char *)c + step;
+
+			c = (next + sizeof(*c) <= end) ? (const struct cmsghdr *)next : NULL;
+		}
+	}
+	return 0;
+}
+
+static int txbuf_flush(struct udp_sock *us)
+{
+	if (tb.n) {
+		sp_netif_xmit(sp_nif, tb.pkts, tb.n, us ? &us->wmem : NULL);
+		tb.n = 0;
+	}
+	return 0;
+}
+
+/*
+ * ≈ sock_alloc_send_pskb's checks: pending error, SEND_SHUTDOWN, then room
+ * in the send buffer, waiting by polling for as long as SO_SNDTIMEO allows.
+ */
+static int udp_wait_wmem(struct udp_sock *us, int flags)
+{
+	struct sp_sock *sk = us->sk;
+	int64_t timeo;
+	uint64_t deadline = 0;
+	int err;
+
+	err = sp_sock_error(sk);
+	if (err)
+		return err;
+	if (sk->shutdown & SP_SEND_SHUTDOWN)
+		return -EPIPE;
+	if (us->wmem.alloc < sk->sndbuf)
+		return 0;
+	txbuf_flush(us);
+	sp_netif_flush(sp_nif);
+	if (us->wmem.alloc < sk->sndbuf)
+		return 0;
+	timeo = sp_sock_sndtimeo_ns(sk, flags);
+	if (!timeo)
+		return -EAGAIN;
+	if (timeo != INT64_MAX)
+		deadline = sp_now_ns() + (uint64_t)timeo;
+	while (us->wmem.alloc >= sk->sndbuf) {
+		sp_progress();
+		sp_netif_flush(sp_nif);
+		if (deadline && sp_now_ns() >= deadline)
+			return -EAGAIN;
+		rte_pause();
+	}
+	return 0;
+}
+
+static void ipc_defaults(const struct udp_sock *us, struct ipc *ipc)
+{
+	ipc->ttl = -1;
+	ipc->tos = -1;
+	ipc->saddr = us->saddr;
+}
+
+/* DF and the largest datagram the IP layer takes (ip_dont_fragment, ip_sk_ignore_df). */
+static size_t max_ulen(const struct udp_sock *us)
+{
+	if (us->pmtudisc < IP_PMTUDISC_DO || us->pmtudisc == IP_PMTUDISC_OMIT)
+		return 0xffff - 20;
+	return (size_t)sp_nif->mtu - 20;
+}
+
+static bool want_df(const struct udp_sock *us, size_t ulen)
+{
+	return us->pmtudisc == IP_PMTUDISC_DO || us->pmtudisc == IP_PMTUDISC_PROBE ||
+	       (us->pmtudisc == IP_PMTUDISC_WANT && ulen + 20 <= sp_nif->mtu);
+}
+
+/* ≈ ip_select_ident_segs */
+static uint16_t select_ident(struct udp_sock *us, bool df)
+{
+	if (us->connected)
+		return ++us->inet_id;
+	if (df)
+		return 0;
+	return ++ip_ident;
+}
+
+/* Builds one datagram into the txbuf and resolves its neighbour. */
+static int udp_emit(struct udp_sock *us, const struct sp_route *rt, uint16_t dport,
+		    int ttl, int tos, bool connected, const void *head, size_t head_len,
+		    struct sp_iov_iter *tail, size_t tail_len)
+{
+	struct sp_netif *nif = sp_nif;
+	size_t ulen = 8 + head_len + tail_len;
+	unsigned int need = ulen + 20 <= nif->mtu ? 1 : sp_ip_max_frags(nif);
+	struct sp_udp_dgram d = {
+		.rt = rt, .sport = us->sport, .dport = dport,
+		.head = head, .head_len = head_len, .tail = tail, .tail_len = tail_len,
+	};
+	int n;
+
+	if (tb.n + need > tb.cap)
+		txbuf_flush(us);
+	if (ttl < 0)
+		ttl = rt->multicast ? us->mc_ttl : (us->uc_ttl < 0 ? default_ttl : us->uc_ttl);
+	d.ttl = (uint8_t)ttl;
+	d.tos = (uint8_t)(tos < 0 ? us->tos : tos);
+	d.df = want_df(us, ulen);
+	(void)connected;
+	d.ip_id = select_ident(us, d.df);
+	n = sp_ip_udp_build(nif, &d, tb.pkts + tb.n, tb.cap - tb.n);
+	if (n < 0)
+		return n;
+	tb.n += sp_neigh_output(nif, rt, tb.pkts + tb.n, (unsigned int)n);
+	return 0;
+}
+
+static void udp_flush_pending(struct udp_sock *us)
+{
+	us->pending = false;
+	us->cork_len = 0;
+}
+
+/* ≈ udp_push_pending_frames: the corked bytes become one datagram. */
+static int udp_push_pending(struct udp_sock *us, struct sp_iov_iter *tail, size_t tail_len)
+{
+	int err;
+
+	err = udp_emit(us, &us->cork_rt, us->cork_dport, us->cork_ttl ? us->cork_ttl : -1,
+		       us->cork_tos, us->cork_connected, us->cork_buf, us->cork_len, tail, tail_len);
+	udp_flush_pending(us);
+	return err;
+}
+
+/* One message into the txbuf; the caller sends the txbuf. ≈ udp_sendmsg. */
+static ssize_t udp_send_one(struct udp_sock *us, struct sp_msg *m)
+{
+	struct sp_sock *sk = us->sk;
+	size_t len = m->len;
+	bool corkreq = us->corkflag || (m->flags & MSG_MORE);
+	struct sp_iov_iter it;
+	struct sockaddr_in sin;
+	struct sp_route rt;
+	struct ipc ipc;
+	uint32_t daddr;
+	uint16_t dport;
+	bool connected = false;
+	int err;
+
+	if (udp_autobind(us))                   /* inet_send_prepare */
+		return -EAGAIN;
+	if (len > 0xffff)
+		return -EMSGSIZE;
+	if (m->flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (us->pending)
+		goto append;
+
+	if (m->name) {
+		if (m->namelen < sizeof(sin))
+			return -EINVAL;
+		memcpy(&sin, m->name, sizeof(sin));
+		if (sin.sin_family != AF_INET && sin.sin_family != AF_UNSPEC)
+			return -EAFNOSUPPORT;
+		daddr = sin.sin_addr.s_addr;
+		dport = sin.sin_port;
+		if (dport == 0)
+			return -EINVAL;
+	} else {
+		if (!us->connected)
+			return -EDESTADDRREQ;
+		daddr = us->daddr;
+		dport = us->dport;
+		connected = true;
+	}
+	ipc_defaults(us, &ipc);
+	if (m->controllen) {
+		err = udp_cmsg(m, &ipc);
+		if (err)
+			return err;
+	}
+	if (!sp_nif)
+		return -ENETUNREACH;
+	err = sp_ip_route(sp_nif, daddr, &rt);
+	if (err)
+		return err;
+	if (ipc.saddr) {
+		if (!addr_is_ours(ipc.saddr))
+			return -EINVAL;
+		rt.saddr = ipc.saddr;
+	}
+	if (rt.broadcast && !sk->broadcast)
+		return -EACCES;
+
+	if (!corkreq) {
+		/* ip_make_skb: size, then buffer space, then the copy */
+		if (8 + len > max_ulen(us))
+			return -EMSGSIZE;
+		err = udp_wait_wmem(us, m->flags);
+		if (err)
+			return err;
+		sp_iter_init(&it, m);
+		err = udp_emit(us, &rt, dport, ipc.ttl, ipc.tos, connected, NULL, 0, &it, len);
+		return err ? err : (ssize_t)len;
+	}
+	us->pending = true;
+	us->cork_rt = rt;
+	us->cork_dport = dport;
+	us->cork_ttl = (uint8_t)(ipc.ttl < 0 ? 0 : ipc.ttl);
+	us->cork_tos = (uint8_t)(ipc.tos < 0 ? us->tos : ipc.tos);
+	us->cork_connected = connected;
+	us->cork_len = 0;
+append:
+	/* ≈ ip_append_data: an error drops everything corked so far */
+	if (8 + us->cork_len + len > max_ulen(us)) {
+		udp_flush_pending(us);
+		return -EMSGSIZE;
+	}
+	err = udp_wait_wmem(us, m->flags);
+	if (err) {
+		udp_flush_pending(us);
+		return err;
+	}
+	sp_iter_init(&it, m);
+	if (!corkreq)
+		return udp_push_pending(us, &it, len) ?: (ssize_t)len;
+	if (sp_iter_copy(&it, us->cork_buf + us->cork_len, len) != (ssize_t)len) {
+		udp_flush_pending(us);
+		return -EFAULT;
+	}
+	us->cork_len += len;
+	return (ssize_t)len;
+}
+
+static ssize_t udp_sendmsg(struct sp_sock *sk, struct sp_msg *m)
+{
+	struct udp_sock *us = udp_sk(sk);
+	ssize_t ret = udp_send_one(us, m);
+
+	txbuf_flush(us);
+	return ret;
+}
+
+/* The whole vector in one burst; stops at the first failure as __sys_sendmmsg does. */
+static unsigned int udp_sendmmsg(struct sp_sock *sk, struct sp_msg *m, unsigned int n)
+{
+	struct udp_sock *us = udp_sk(sk);
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		m[i].ret = udp_send_one(us, &m[i]);
+		if (m[i].ret < 0) {
+			i++;
+			break;
+		}
+	}
+	txbuf_flush(us);
+	return i;
+}
+
+/* --- options --- */
+
+static int udp_setsockopt(struct sp_sock *sk, int level, int name, const void *optval, socklen_t optlen)
+{
+	struct udp_sock *us = udp_sk(sk);
+	int val = 0;
+
+	if (level == SOL_UDP) {
+		if (optlen < sizeof(int))
+			return -EINVAL;
+		if (!optval)
+			return -EFAULT;
+		memcpy(&val, optval, sizeof(val));
+		if (name != UDP_CORK)
+			return -ENOPROTOOPT;
+		if (val) {
+			us->corkflag = true;
+		} else {
+			us->corkflag = false;
+			if (us->pending) {
+				struct sp_msg none = { 0 };
+				struct sp_iov_iter it;
+
+				sp_iter_init(&it, &none);
+				udp_push_pending(us, &it, 0);
+				txbuf_flush(us);
+			}
+		}
+		return 0;
+	}
+	if (level != SOL_IP)
+		return -ENOPROTOOPT;
+	if (optlen >= sizeof(int)) {
+		if (!optval)
+			return -EFAULT;
+		memcpy(&val, optval, sizeof(val));
+	} else if (optlen >= 1) {
+		if (!optval)
+			return -EFAULT;
+		val = *(const unsigned char *)optval;
+	}
+	switch (name) {
+	case IP_TOS:
+		us->tos = (uint8_t)val;
+		return 0;
+	case IP_TTL:
+		if (optlen < 1 || (val != -1 && (val < 1 || val > 255)))
+			return -EINVAL;
+		us->uc_ttl = val;
+		return 0;
+	case IP_MULTICAST_TTL:
+		if (optlen < 1)
+			return -EINVAL;
+		if (val == -1)
+			val = 1;
+		if (val < 0 || val > 255)
+			return -EINVAL;
+		us->mc_ttl = val;
+		return 0;
+	case IP_MTU_DISCOVER:
+		if (val < IP_PMTUDISC_DONT || val > IP_PMTUDISC_OMIT)
+			return -EINVAL;
+		us->pmtudisc = val;
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+static int udp_getsockopt(struct sp_sock *sk, int level, int name, void *optval, socklen_t *optlen)
+{
+	struct udp_sock *us = udp_sk(sk);
+	int len, val;
+
+	if (!optlen)
+		return -EFAULT;
+	len = (int)*optlen;
+	if (level == SOL_UDP) {
+		len = (unsigned int)len < sizeof(int) ? len : (int)sizeof(int);
+		if (name != UDP_CORK)
+			return -ENOPROTOOPT;
+		val = us->corkflag;
+		if (len && !optval)
+			return -EFAULT;
+		memcpy(optval, &val, (size_t)len);
+		*optlen = (socklen_t)len;
+		return 0;
+	}
+	if (level != SOL_IP)
+		return -ENOPROTOOPT;
+	if (len < 0)
+		return -EINVAL;
+	switch (name) {
+	case IP_TOS:
+		val = us->tos;
+		break;
+	case IP_TTL:
+		val = us->uc_ttl < 0 ? default_ttl : us->uc_ttl;
+		break;
+	case IP_MULTICAST_TTL:
+		val = us->mc_ttl;
+		break;
+	case IP_MTU_DISCOVER:
+		val = us->pmtudisc;
+		break;
+	case IP_MTU:
+		if (!us->connected || !sp_nif)
+			return -ENOTCONN;
+		val = sp_nif->mtu;
+		break;
+	default:
+		return -ENOPROTOOPT;
+	}
+	if (len > 0 && len < (int)sizeof(int) && val >= 0 && val <= 255) {
+		unsigned char uc = (unsigned char)val;
+
+		if (!optval)
+			return -EFAULT;
+		*optlen = 1;
+		memcpy(optval, &uc, 1);
+		return 0;
+	}
+	len = len < (int)sizeof(int) ? len : (int)sizeof(int);
+	if (len && !optval)
+		return -EFAULT;
+	*optlen = (socklen_t)len;
+	memcpy(optval, &val, (size_t)len);
+	return 0;
+}
+
+static int udp_ioctl(struct sp_sock *sk, unsigned long req, void *arg)
+{
+	struct udp_sock *us = udp_sk(sk);
+	int v;
+
+	switch (req) {
+	case SIOCOUTQ:
+		v = (int)us->wmem.alloc;
+		break;
+	case SIOCINQ:
+		v = 0;                  /* nothing is received on this stack's UDP sockets */
+		break;
+	default:
+		return -ENOTTY;
+	}
+	if (!arg || !sp_access_ok(arg, sizeof(int)))
+		return -EFAULT;
+	memcpy(arg, &v, sizeof(v));
+	return 0;
+}
+
+static unsigned int udp_poll(struct sp_sock *sk)
+{
+	struct udp_sock *us = udp_sk(sk);
+
+	return us->wmem.alloc < sk->sndbuf ? POLLOUT : 0;
+}
+
+static void udp_release(struct sp_sock *sk)
+{
+	struct udp_sock *us = udp_sk(sk), **pp;
+
+	if (!us)
+		return;
+	if (sp_nif)
+		sp_netif_disown(sp_nif, &us->wmem);
+	for (pp = &udp_socks; *pp; pp = &(*pp)->next)
+		if (*pp == us) {
+			*pp = us->next;
+			break;
+		}
+	free(us->cork_buf);
+	free(us);
+	sk->priv = NULL;
+}
+
+static const struct sp_proto_ops udp_ops = {
+	.bind = udp_bind,
+	.connect = udp_connect,
+	.getname = udp_getname,
+	.sendmsg = udp_sendmsg,
+	.sendmmsg = udp_sendmmsg,
+	.shutdown = udp_shutdown,
+	.release = udp_release,
+	.setsockopt = udp_setsockopt,
+	.getsockopt = udp_getsockopt,
+	.ioctl = udp_ioctl,
+	.poll = udp_poll,
+};
+
+/* --- the family --- */
+
+static int udp_create(struct sp_sock *sk, int protocol)
+{
+	struct udp_sock *us;
+
+	if (protocol < 0 || protocol >= IPPROTO_MAX)
+		return -EINVAL;
+	if (protocol && protocol != IPPROTO_UDP)
+		return -EPROTONOSUPPORT;
+	us = calloc(1, sizeof(*us));
+	if (!us)
+		return -ENOMEM;
+	us->cork_buf = malloc(0x10000);
+	if (!us->cork_buf) {
+		free(us);
+		return -ENOMEM;
+	}
+	us->sk = sk;
+	us->uc_ttl = -1;
+	us->mc_ttl = 1;
+	us->pmtudisc = IP_PMTUDISC_WANT;        /* ip_no_pmtu_disc = 0 */
+	sk->protocol = IPPROTO_UDP;
+	sk->ops = &udp_ops;
+	sk->priv = us;
+	us->next = udp_socks;
+	udp_socks = us;
+	return 0;
+}
+
+static int udp_init(const struct sp_init_cfg *cfg)
+{
+	int err;
+
+	if (cfg->udp_port < 0 || (cfg->udp_port == 0 && cfg->udp_ip == 0))
+		return -ENODEV;                 /* no UDP configured */
+	read_sysctls();
+	err = sp_netif_open(cfg);
+	if (err)
+		return err;
+	tb.cap = SP_TX_BURST + sp_ip_max_frags(sp_nif);
+	tb.pkts = calloc(tb.cap, sizeof(*tb.pkts));
+	if (!tb.pkts) {
+		sp_netif_close();
+		return -ENOMEM;
+	}
+	tb.n = 0;
+	ip_ident = (uint16_t)rte_rand();
+	return 0;
+}
+
+static void udp_fini(void)
+{
+	sp_netif_close();
+	free(tb.pkts);
+	tb.pkts = NULL;
+	tb.cap = 0;
+}
+
+static int udp_progress(void)
+{
+	if (!sp_nif)
+		return 0;
+	return (int)sp_netif_flush(sp_nif) + sp_neigh_progress(sp_nif);
+}
+
+const struct sp_family sp_udp_family = {
+	.name = "udp",
+	.domain = AF_INET,
+	.type = SOCK_DGRAM,
+	.protocol = IPPROTO_UDP,
+	.create = udp_create,
+	.init = udp_init,
+	.fini = udp_fini,
+	.progress = udp_progress,
+};
