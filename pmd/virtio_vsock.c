@@ -508,6 +508,23 @@ bool sp_vsock_dev_alive(const struct sp_vsock_dev *d)
 	return d->t->ops->is_alive(d->t);
 }
 
+void sp_vsock_dev_dump(const struct sp_vsock_dev *d, FILE *f)
+{
+	static const char *const qname[VSOCK_NQ] = { "rx", "tx", "event" };
+	int q;
+
+	fprintf(f, "virtio_vsock %s: cid %llu, features %#llx, %s\n", d->name, (unsigned long long)d->cid,
+		(unsigned long long)d->features, d->t->ops->is_alive(d->t) ? "alive" : "gone");
+	for (q = 0; q < VSOCK_NQ; q++) {
+		const struct virtqueue *vq = &d->q[q].vq;
+
+		fprintf(f, "  %s: num %u free %u avail_idx %u (ring %u) last_used %u used_idx %u avail_event %u used_event %u%s\n",
+			qname[q], vq->num, vq->num_free, vq->avail_idx, vq->avail->idx, vq->last_used_idx,
+			vq->used->idx, *vq_avail_event((struct virtqueue *)vq), *vq_used_event((struct virtqueue *)vq),
+			vq->in_order ? " in-order" : "");
+	}
+}
+
 void sp_vsock_dev_stats(const struct sp_vsock_dev *d, struct sp_vsock_stats *st)
 {
 	*st = d->st;

@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -87,5 +88,7 @@ uint16_t sp_vsock_rx_burst(struct sp_vsock_dev *dev, struct rte_mbuf **pkts, uin
 int sp_vsock_event_poll(struct sp_vsock_dev *dev, uint32_t *event_id);
 
 void sp_vsock_dev_stats(const struct sp_vsock_dev *dev, struct sp_vsock_stats *st);
+/* Queue indices and flags, for diagnosing a stuck device. */
+void sp_vsock_dev_dump(const struct sp_vsock_dev *dev, FILE *f);
 
 #endif
