@@ -284,9 +284,15 @@ static inline struct rte_mbuf *pt_rw_pkt(struct pt_stream *s, uint64_t off, uint
 			continue;
 		}
 		p = (uint8_t *)rte_pktmbuf_append(head, k); /* into the last segment, m */
-		pt_fill(p, off, k);
+		{
+			/* rte_hash_crc reads 8-byte words: give it an aligned copy (UBSan) */
+			static uint64_t buf[SP_VSOCK_MBUF_DATA / 8];
+
+			pt_fill((uint8_t *)buf, off, k);
+			*crc = rte_hash_crc(buf, k, *crc);
+			memcpy(p, buf, k);
+		}
 		off += k;
-		*crc = rte_hash_crc(p, k, *crc);
 		left -= k;
 	}
 	return head;

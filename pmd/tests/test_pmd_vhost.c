@@ -105,10 +105,12 @@ static void stream(struct pt_stream *s, uint64_t *off, uint64_t total, uint32_t 
 		rte_pktmbuf_free(pend[i]);
 }
 
-Test(pmd_vhost, gib_to_sink_crc_end_to_end_within_credit, .timeout = 300)
+/* total bytes to the sink, CRC compared, backend exit status checked; flag withholds a feature */
+static void to_sink(uint64_t total, const char *flag)
 {
+	char expect[32];
 	const char *extra[] = { "--mode", "sink", "--cid", "3", "--cpu", "0", "--poll",
-				"--expect-bytes", "1073741824", NULL };
+				"--expect-bytes", expect, flag, NULL };
 	struct sp_vsock_stats st;
 	struct pt_stream s;
 	uint64_t off = 0;
@@ -117,6 +119,7 @@ Test(pmd_vhost, gib_to_sink_crc_end_to_end_within_credit, .timeout = 300)
 	double t0, t1;
 	int rc;
 
+	snprintf(expect, sizeof(expect), "%llu", (unsigned long long)total);
 	start_backend(extra);
 	start_env(NULL);
 	dev = open_dev();
@@ -125,21 +128,21 @@ Test(pmd_vhost, gib_to_sink_crc_end_to_end_within_credit, .timeout = 300)
 	cr_assert_eq(pt_connect(&s, dev, 40001, 1234), 0, "no RESPONSE to REQUEST");
 
 	t0 = pt_now();
-	stream(&s, &off, GIB, &crc, t0 + 240);
+	stream(&s, &off, total, &crc, t0 + 240);
 	t1 = pt_now();
-	cr_assert_eq(off, GIB, "sent %llu of %llu bytes", (unsigned long long)off, GIB);
-	fprintf(stderr, "pmd_vhost: 1 GiB in %.2f s = %.2f Gbit/s, crc32c 0x%08x, %llu credit updates\n",
-		t1 - t0, GIB * 8 / (t1 - t0) / 1e9, crc, (unsigned long long)s.credit_updates);
+	cr_assert_eq(off, total, "sent %llu of %llu bytes", (unsigned long long)off, (unsigned long long)total);
+	fprintf(stderr, "pmd_vhost: %llu MiB%s%s in %.2f s = %.2f Gbit/s, crc32c 0x%08x, %llu credit updates\n",
+		(unsigned long long)(total >> 20), flag ? " " : "", flag ? flag : "", t1 - t0, total * 8 / (t1 - t0) / 1e9, crc, (unsigned long long)s.credit_updates);
 
 	/* wait until the sink has consumed everything, then compare */
 	for (double end = pt_now() + 30; pt_now() < end; usleep(20000)) {
 		pt_poll(&s);
 		sp_vsock_tx_free(dev);
 		cr_assert_eq(pt_ctl(ctl, "stats", json, sizeof(json)), 0, "backend control socket");
-		if (pt_json_u64(json, "rx_bytes") == (long long)GIB)
+		if (pt_json_u64(json, "rx_bytes") == (long long)total)
 			break;
 	}
-	cr_assert_eq(pt_json_u64(json, "rx_bytes"), (long long)GIB, "sink got %lld bytes: %s",
+	cr_assert_eq(pt_json_u64(json, "rx_bytes"), (long long)total, "sink got %lld bytes: %s",
 		     pt_json_u64(json, "rx_bytes"), json);
 	cr_assert_eq((uint32_t)pt_json_u64(json, "crc32c"), crc, "crc mismatch: ours 0x%08x, %s", crc, json);
 	cr_assert_eq(pt_json_u64(json, "credit_violations"), 0, "%s", json);
@@ -148,7 +151,7 @@ Test(pmd_vhost, gib_to_sink_crc_end_to_end_within_credit, .timeout = 300)
 
 	sp_vsock_dev_stats(dev, &st);
 	cr_assert_eq(st.bad_used_id + st.bad_used_len + st.bad_rx_hdr + st.tx_bad_pkt, 0);
-	cr_assert_geq(st.tx_bytes, GIB);
+	cr_assert_geq(st.tx_bytes, total);
 	fprintf(stderr, "pmd_vhost: driver tx_pkts %llu, kicks %llu (%.4f per packet), ring full %llu\n",
 		(unsigned long long)st.tx_pkts, (unsigned long long)st.tx_kicks,
 		(double)st.tx_kicks / st.tx_pkts, (unsigned long long)st.tx_ring_full);
@@ -161,6 +164,22 @@ Test(pmd_vhost, gib_to_sink_crc_end_to_end_within_credit, .timeout = 300)
 	rc = pt_backend_wait(backend, 10);
 	backend = -1;
 	cr_assert_eq(rc, 0, "backend exit status %d", rc);
+}
+
+Test(pmd_vhost, gib_to_sink_crc_end_to_end_within_credit, .timeout = 300)
+{
+	to_sink(GIB, NULL);
+}
+
+/* the other ring modes against the real device: no in-order, no event index */
+Test(pmd_vhost, to_sink_without_in_order, .timeout = 120)
+{
+	to_sink(256ull << 20, "--no-in-order");
+}
+
+Test(pmd_vhost, to_sink_without_event_idx, .timeout = 120)
+{
+	to_sink(256ull << 20, "--no-event-idx");
 }
 
 Test(pmd_vhost, backend_killed_midstream_device_gone_in_bounded_time, .timeout = 60)
