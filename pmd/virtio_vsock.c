@@ -143,6 +143,7 @@ uint16_t sp_vsock_tx_burst(struct sp_vsock_dev *d, struct rte_mbuf **pkts, uint1
 {
 	struct virtqueue *vq = &d->q[VSOCK_TXQ].vq;
 	struct vring_desc *desc = vq->desc;
+	const bool va = d->t->addr_is_va;
 	uint64_t bytes = 0;
 	uint16_t i, queued = 0;
 
@@ -167,7 +168,7 @@ uint16_t sp_vsock_tx_burst(struct sp_vsock_dev *d, struct rte_mbuf **pkts, uint1
 		}
 		id = head;
 		for (s = m; s; s = s->next) {
-			desc[id].addr = buf_addr(d, s);
+			desc[id].addr = va ? (uint64_t)(uintptr_t)rte_pktmbuf_mtod(s, void *) : rte_pktmbuf_iova(s);
 			desc[id].len = s->data_len;
 			id = desc[id].next;
 		}

@@ -287,11 +287,18 @@ static inline uint16_t vq_outstanding(const struct virtqueue *vq)
 	return vq->num - vq->num_free;
 }
 
-/* Tells a polling device we read up to last_used_idx; keeps it from ever interrupting us. */
+/*
+ * Keeps a device from ever interrupting us (we poll): used_event stays behind
+ * last_used_idx, where the device's used index (at most num ahead of ours)
+ * cannot cross it. Rewritten only when it falls a quarter of the index space
+ * behind, so the line the device reads is not written on every burst.
+ */
 static inline void vq_used_done(struct virtqueue *vq)
 {
-	if (vq->event_idx)
-		*vq_used_event(vq) = (uint16_t)(vq->last_used_idx - 1);
+	volatile uint16_t *ev = vq_used_event(vq);
+
+	if (vq->event_idx && (uint16_t)(vq->last_used_idx - 1 - *ev) >= 0x4000)
+		*ev = (uint16_t)(vq->last_used_idx - 1);
 }
 
 #endif

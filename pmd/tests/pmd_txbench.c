@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 	struct sp_vsock_stats st0, st1;
 	struct sp_vsock_dev *dev;
 	struct pt_stream s;
-	uint64_t taken = 0;
+	uint64_t taken = 0, burst_cycles = 0, burst_pkts = 0, c0;
 	long long sink0, sink1;
 	uint16_t npend = 0;
 	pid_t pid;
@@ -105,6 +105,7 @@ int main(int argc, char **argv)
 			pt_ctl(ctl, "stats", json, sizeof(json));
 			sink0 = pt_json_u64(json, "rx_pkts");
 			taken = 0;
+			burst_cycles = burst_pkts = 0;
 			t0 = pt_now();
 		}
 		while (pt_now() < end) {
@@ -118,7 +119,12 @@ int main(int argc, char **argv)
 			}
 			if (!npend)
 				continue;
+			c0 = rte_rdtsc();
 			k = sp_vsock_tx_burst(dev, pend, npend);
+			if (k) {
+				burst_cycles += rte_rdtsc() - c0;
+				burst_pkts += k;
+			}
 			memmove(pend, pend + k, (npend - k) * sizeof(pend[0]));
 			npend -= k;
 			taken += k;
@@ -138,13 +144,16 @@ int main(int argc, char **argv)
 	if (getenv("TXBENCH_DEBUG"))
 		fprintf(stderr, "driver tx_pkts %llu, sink: %s\n", (unsigned long long)st1.tx_pkts, json);
 	fprintf(stderr, "sp-pmd-txbench: %u-byte payload, burst %u: tx_burst %.2f Mpps, sink %.2f Mpps, "
-		"%.4f kicks/pkt, credit violations %lld\n", payload, burst, taken / (t1 - t0) / 1e6,
+		"%.4f kicks/pkt, %.1f ns/pkt inside tx_burst, credit violations %lld\n", payload, burst,
+		taken / (t1 - t0) / 1e6,
 		(sink1 - sink0) / (t1 - t0) / 1e6,
 		(double)(st1.tx_kicks - st0.tx_kicks) / (double)(st1.tx_pkts - st0.tx_pkts + 1),
+		burst_pkts ? burst_cycles * 1e9 / rte_get_tsc_hz() / burst_pkts : 0.0,
 		pt_json_u64(json, "credit_violations"));
 	printf("{\"payload\":%u,\"burst\":%u,\"seconds\":%.3f,\"tx_pps\":%.0f,\"sink_pps\":%.0f,"
-	       "\"tx_kicks\":%llu,\"tx_ring_full\":%llu,\"credit_violations\":%lld}\n",
+	       "\"tx_burst_ns_per_pkt\":%.2f,\"tx_kicks\":%llu,\"tx_ring_full\":%llu,\"credit_violations\":%lld}\n",
 	       payload, burst, t1 - t0, taken / (t1 - t0), (sink1 - sink0) / (t1 - t0),
+	       burst_pkts ? burst_cycles * 1e9 / rte_get_tsc_hz() / burst_pkts : 0.0,
 	       (unsigned long long)(st1.tx_kicks - st0.tx_kicks),
 	       (unsigned long long)(st1.tx_ring_full - st0.tx_ring_full),
 	       pt_json_u64(json, "credit_violations"));
