@@ -80,7 +80,7 @@ void host_reset(struct host *h)
 	while ((c = TAILQ_FIRST(&h->conns)))
 		conn_free(h, c, "reset");
 	h->orphan_len = 0;
-	h->n.frontend_resets++;
+	h->n.resets++;
 }
 
 void host_conn_mark(struct host *h, struct conn *c, uint32_t what)

@@ -100,7 +100,7 @@ struct host_counters {
 	uint64_t bad_src_cid, bad_dst_cid, proto_errors;
 	uint64_t bad_hdr[VB_PKT__MAX];
 	uint64_t rst_sent, rst_received, orphan_rst_dropped;
-	uint64_t frontend_resets;
+	uint64_t resets;          /* device stopped or frontend gone: state dropped */
 };
 
 struct host {

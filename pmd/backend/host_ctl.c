@@ -196,10 +196,10 @@ void host_stats_fields(const struct host *h, FILE *f)
 	fprintf(f, "\"credit_violations\":%" PRIu64 ",\"verify_errors\":%" PRIu64
 		",\"bad_src_cid\":%" PRIu64 ",\"bad_dst_cid\":%" PRIu64 ",\"proto_errors\":%" PRIu64
 		",\"rst_sent\":%" PRIu64 ",\"rst_received\":%" PRIu64 ",\"orphan_rst_dropped\":%" PRIu64
-		",\"frontend_resets\":%" PRIu64 ",",
+		",\"resets\":%" PRIu64 ",",
 		n->credit_violations, n->verify_errors, n->bad_src_cid, n->bad_dst_cid,
 		n->proto_errors, n->rst_sent, n->rst_received, n->orphan_rst_dropped,
-		n->frontend_resets);
+		n->resets);
 	fprintf(f, "\"bad_hdr\":{");
 	for (int i = 1; i < VB_PKT__MAX; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", vb_pkt_fault_name(i), n->bad_hdr[i]);

@@ -142,7 +142,7 @@ static unsigned int poll_once(struct backend *b)
 			vb_vq_kicks(&d->vq[VB_VQ_RX], false);
 		}
 	}
-	if (d->ready && !d->vq[VB_VQ_TX].broken && !d->vq[VB_VQ_RX].broken) {
+	if (d->ready) {
 		work += poll_tx(b);
 		work += poll_rx(b);
 	}
@@ -211,10 +211,11 @@ static void stats_json(struct backend *b, FILE *f)
 		for (int i = 0; i < VB_CHAIN__MAX; i++)
 			faults[i] += d->vq[q].faults[i];
 	fprintf(f, "{\"frontend\":%s,\"device_ready\":%s,\"frontends_accepted\":%" PRIu64
-		",\"frontends_refused\":%" PRIu64 ",\"config_reads\":%" PRIu64
+		",\"frontends_refused\":%" PRIu64 ",\"frontends_gone\":%" PRIu64
+		",\"config_reads\":%" PRIu64
 		",\"bad_chains\":%" PRIu64 ",\"chain_faults\":{",
 		d->vid >= 0 ? "true" : "false", d->ready ? "true" : "false",
-		d->frontends_accepted, d->frontends_refused, d->config_reads, d->bad_chains);
+		d->frontends_accepted, d->frontends_refused, d->frontends_gone, d->config_reads, d->bad_chains);
 	pthread_mutex_unlock(&d->lock);
 	for (int i = 1; i < VB_CHAIN__MAX; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", vb_chain_fault_name(i), faults[i]);

@@ -47,6 +47,7 @@ struct vu_msg_ctx {
 } __attribute__((packed));
 
 static struct vb_dev *the_dev;
+static bool trace;            /* SP_BACKEND_TRACE=1: every message and ring reload on stderr */
 
 static void wake(struct vb_dev *d)
 {
@@ -101,6 +102,8 @@ static enum rte_vhost_msg_result pre_msg(int vid, void *msg)
 	if (m->request == VU_GET_CONFIG)
 		return get_config(d, m);
 
+	if (trace)
+		fprintf(stderr, "sp-vhost-vsock: vhost-user message %u\n", m->request);
 	pthread_mutex_lock(&d->lock);
 	push_indices(d);
 	d->quiesced = true;
@@ -161,6 +164,7 @@ static void destroy_connection(int vid)
 	pthread_mutex_lock(&d->lock);
 	if (d->vid == vid) {
 		d->vid = -1;
+		d->frontends_gone++;
 		d->running = false;
 		d->ready = false;
 		d->reset_pending = true;
@@ -231,11 +235,6 @@ static bool load_vq(struct vb_dev *d, int q)
 	    !vr.size || (vr.size & (vr.size - 1)) ||
 	    rte_vhost_get_vring_base(d->vid, q, &la, &lu) < 0)
 		return false;
-	if (vq->desc != vr.desc || vq->size != vr.size) {
-		/* A new ring: its own counters start over. */
-		memset(vq->faults, 0, sizeof(vq->faults));
-		vq->broken = false;
-	}
 	vq->desc = vr.desc;
 	vq->avail = vr.avail;
 	vq->used = vr.used;
@@ -254,6 +253,13 @@ bool vb_dev_sync(struct vb_dev *d)
 	struct rte_vhost_memory *mem = NULL;
 	bool reset = d->reset_pending;
 
+	/*
+	 * A callback moved gen while we held the rings (vring_state_changed and
+	 * new_device come after post_msg): our positions are the truth, hand them
+	 * back before reading the lib's. After a message, pre_msg already did and
+	 * cleared ready, so a new SET_VRING_BASE is not overwritten.
+	 */
+	push_indices(d);
 	d->reset_pending = false;
 	d->seen_gen = d->gen;
 	d->ready = false;
@@ -275,6 +281,10 @@ bool vb_dev_sync(struct vb_dev *d)
 	/* QEMU keeps the event queue to itself: rx and tx are all we need. */
 	d->ready = d->vq_ok[VB_VQ_RX] && d->vq_ok[VB_VQ_TX] &&
 		   d->enabled[VB_VQ_RX] && d->enabled[VB_VQ_TX];
+	if (trace)
+		fprintf(stderr, "sp-vhost-vsock: sync gen %u ready %d rx %u/%u tx %u/%u\n", d->gen, d->ready,
+			d->vq[0].last_avail_idx, d->vq[0].last_used_idx, d->vq[1].last_avail_idx,
+			d->vq[1].last_used_idx);
 	return reset;
 }
 
@@ -301,6 +311,7 @@ int vb_dev_start(struct vb_dev *d, const struct vb_dev_opts *opts)
 	if (!opts->no_in_order)
 		features |= 1ULL << VIRTIO_F_IN_ORDER;
 	the_dev = d;
+	trace = getenv("SP_BACKEND_TRACE") && strcmp(getenv("SP_BACKEND_TRACE"), "0");
 
 	if (rte_vhost_driver_register(opts->path, 0) < 0) {
 		fprintf(stderr, "sp-vhost-vsock: cannot register vhost-user socket %s\n", opts->path);

@@ -39,7 +39,7 @@ struct vb_dev {
 	bool enabled[VB_NQ];
 	bool reset_pending;       /* vsock state must go: frontend gone or device stopped */
 	uint32_t gen;
-	uint64_t frontends_accepted, frontends_refused, config_reads;
+	uint64_t frontends_accepted, frontends_refused, frontends_gone, config_reads;
 	bool layout_ok;           /* our view of librte_vhost's message context checked out */
 
 	/* The polling thread's view, rebuilt when gen moves. */

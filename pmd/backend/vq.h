@@ -82,22 +82,28 @@ struct vb_vq {
 	uint16_t signalled_used;    /* used idx at our last interrupt */
 	bool signalled_used_valid;
 	bool event_idx;             /* VIRTIO_RING_F_EVENT_IDX negotiated */
-	bool broken;                /* the driver broke the ring itself; we stop using it */
+	bool broken;                /* avail idx is out of range right now */
 	int callfd;
 	int kickfd;
 	uint64_t faults[VB_CHAIN__MAX];
 };
 
-/* Chains the driver made available that we have not taken (0 when the ring is broken). */
+/*
+ * Chains the driver made available that we have not taken. An avail idx more
+ * than a ring ahead is nonsense: nothing is taken while it lasts, and each
+ * time the ring enters that state it is counted.
+ */
 static inline uint16_t vb_vq_avail_count(struct vb_vq *vq)
 {
 	uint16_t n = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) - vq->last_avail_idx;
 
 	if (n > vq->size) {
-		vq->faults[VB_CHAIN_BAD_AVAIL]++;
+		if (!vq->broken)
+			vq->faults[VB_CHAIN_BAD_AVAIL]++;
 		vq->broken = true;
 		return 0;
 	}
+	vq->broken = false;
 	return n;
 }
 

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sp-vhost-vsock end to end: the backend runs as its own process; this test
+ * is the guest, with the project's virtio-vsock driver over vhost-user,
+ * speaking raw vsock packets (no stack) so it can also break the rules.
+ * Each test is its own process (Criterion forks), so each starts its own EAL.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_hash_crc.h>
+#include <rte_mbuf.h>
+
+#include "sp_env.h"
+#include "virtio_vsock.h"
+#include "vsock_proto.h"
+
+#ifndef BACKEND_PATH
+#error "BACKEND_PATH must name the sp-vhost-vsock program"
+#endif
+
+#define GUEST_CID 3
+#define PORT 1234
+#define GPORT 40000
+#define CHUNK 4052
+
+static char dir[64], sock[128], ctlpath[160];
+static pid_t backend = -1;
+static struct sp_vsock_dev *dev;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void start_backend(const char *extra)
+{
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "/tmp/sp-be-e2e.XXXXXX");
+	cr_assert(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/v.sock", dir);
+	snprintf(ctlpath, sizeof(ctlpath), "%s/v.sock.ctl", dir);
+	backend = fork();
+	cr_assert(backend >= 0);
+	if (backend == 0) {
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "exec timeout -s INT 60 %s --socket %s --cid %d %s >%s/out 2>%s/err",
+			 BACKEND_PATH, sock, GUEST_CID, extra, dir, dir);
+		setenv("SP_CPU", "1", 0);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 100 && (stat(ctlpath, &st) < 0 || stat(sock, &st) < 0); i++)
+		usleep(50000);
+	cr_assert(stat(sock, &st) == 0, "backend did not listen on %s", sock);
+	cr_assert_eq(st.st_mode & 0777, 0600, "vhost-user socket must be owner-only");
+}
+
+static int stop_backend(void)
+{
+	int status = 0;
+
+	if (backend < 0)
+		return -1;
+	kill(backend, SIGINT);
+	waitpid(backend, &status, 0);
+	backend = -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void start_eal(void)
+{
+	struct sp_env_cfg cfg = { .name = "tbe2e", .cpu = 0, .shares_memory = true, .mem_mb = 128,
+				  .quiet = true };
+
+	cr_assert_eq(sp_env_init(&cfg), 0);
+}
+
+static void open_dev(void)
+{
+	char args[200];
+
+	snprintf(args, sizeof(args), "path=%s", sock);
+	dev = sp_vsock_dev_create("virtio_vsock0", args);
+	cr_assert(dev, "driver did not come up against the backend");
+	cr_assert_eq(sp_vsock_dev_cid(dev), GUEST_CID, "CID from GET_CONFIG");
+}
+
+static void fini(void)
+{
+	if (dev)
+		sp_vsock_dev_destroy(dev);
+	dev = NULL;
+	stop_backend();
+	if (dir[0]) {
+		char cmd[128];
+
+		if (getenv("SP_TEST_KEEP"))   /* keep the backend's out/err for a look */
+			return;
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", dir);
+	}
+	sp_env_fini();
+}
+
+/* One control line, one reply line. */
+static char *ctl(const char *cmd)
+{
+	static char reply[65536];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t got = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	strcpy(sa.sun_path, ctlpath);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	cr_assert(write(fd, cmd, strlen(cmd)) == (ssize_t)strlen(cmd));
+	cr_assert(write(fd, "\n", 1) == 1);
+	while (got < sizeof(reply) - 1) {
+		ssize_t r = read(fd, reply + got, sizeof(reply) - 1 - got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (reply[got - 1] == '\n')
+			break;
+	}
+	close(fd);
+	reply[got] = '\0';
+	if (got)
+		reply[got - 1] = '\0';
+	return reply;
+}
+
+/* A number after "key": in a JSON line (first occurrence after from). */
+static long long json_num(const char *s, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(s, pat);
+	cr_assert(p, "no %s in %s", key, s);
+	p += strlen(pat);
+	if (*p == '"')
+		p++;
+	return strtoll(p, NULL, 0);
+}
+
+/* What the driver knows of the host's buffer. */
+static struct vsock_credit cr;
+
+static void send_pkt(uint16_t op, uint32_t flags, const uint8_t *data, uint32_t len)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(sp_vsock_dev_pool(dev));
+	struct vsock_hdr h = { .src_cid = GUEST_CID, .dst_cid = VSOCK_HOST_CID, .src_port = GPORT,
+			       .dst_port = PORT, .len = len, .type = VSOCK_TYPE_STREAM, .op = op,
+			       .flags = flags, .buf_alloc = 256 * 1024, .fwd_cnt = cr.fwd_cnt };
+	char *p;
+	double t0 = now_s();
+
+	cr_assert(m);
+	p = rte_pktmbuf_append(m, sizeof(h) + len);
+	cr_assert(p);
+	vsock_hdr_encode(p, &h);
+	if (len)
+		memcpy(p + sizeof(h), data, len);
+	while (sp_vsock_tx_burst(dev, &m, 1) != 1)
+		cr_assert(now_s() - t0 < 5, "tx ring stuck");
+}
+
+/* Next packet from the host; op 0 when none came within the time. */
+static struct vsock_hdr recv_pkt(double timeout)
+{
+	struct vsock_hdr h = { 0 };
+	struct rte_mbuf *m;
+	double t0 = now_s();
+
+	while (now_s() - t0 < timeout) {
+		if (sp_vsock_rx_burst(dev, &m, 1) == 1) {
+			vsock_hdr_decode(&h, rte_pktmbuf_mtod(m, void *));
+			cr.fwd_cnt += h.op == VSOCK_OP_RW ? h.len : 0;
+			vsock_credit_update_from(&cr, &h);
+			rte_pktmbuf_free(m);
+			return h;
+		}
+	}
+	return h;
+}
+
+static void connect_host(void)
+{
+	struct vsock_hdr h;
+
+	memset(&cr, 0, sizeof(cr));
+	send_pkt(VSOCK_OP_REQUEST, 0, NULL, 0);
+	h = recv_pkt(3);
+	cr_assert_eq(h.op, VSOCK_OP_RESPONSE, "got op %u; backend: %s", h.op, ctl("stats"));
+	cr_assert_eq(h.src_port, PORT);
+	cr_assert_eq(h.dst_port, GPORT);
+	cr_assert_eq(h.buf_alloc, VSOCK_DEFAULT_BUF_ALLOC);
+}
+
+/* Sends len pattern bytes within the host's credit, reading its CREDIT_UPDATEs. */
+static uint32_t send_stream(uint64_t len)
+{
+	static uint8_t buf[CHUNK];
+	uint32_t crc = ~0u;
+	uint64_t off = 0;
+
+	while (off < len) {
+		uint32_t n = len - off < CHUNK ? (uint32_t)(len - off) : CHUNK;
+		struct rte_mbuf *m;
+		double t0 = now_s();
+
+		while (vsock_peer_free(&cr) < n) {
+			cr_assert(now_s() - t0 < 5, "no credit came back from the host");
+			if (sp_vsock_rx_burst(dev, &m, 1) == 1) {
+				struct vsock_hdr h;
+
+				vsock_hdr_decode(&h, rte_pktmbuf_mtod(m, void *));
+				cr_assert_eq(h.op, VSOCK_OP_CREDIT_UPDATE);
+				vsock_credit_update_from(&cr, &h);
+				rte_pktmbuf_free(m);
+			}
+		}
+		for (uint32_t i = 0; i < n; i++)
+			buf[i] = (uint8_t)((off + i) ^ ((off + i) >> 8) ^ ((off + i) >> 16) ^ ((off + i) >> 24));
+		crc = rte_hash_crc(buf, n, crc);
+		vsock_credit_take(&cr, n);
+		send_pkt(VSOCK_OP_RW, 0, buf, n);
+		off += n;
+	}
+	return crc;
+}
+
+TestSuite(backend_e2e, .fini = fini, .timeout = 60);
+
+Test(backend_e2e, stream_checksum_and_close)
+{
+	uint64_t total = 32ull << 20;
+	uint32_t crc;
+	struct vsock_hdr h;
+	char *s, want[32];
+	double t0;
+
+	start_backend("--verify --expect-bytes 33554432");
+	start_eal();
+	open_dev();
+	connect_host();
+	t0 = now_s();
+	crc = send_stream(total);
+	fprintf(stderr, "backend_e2e: %llu MiB in %.2f s\n", (unsigned long long)(total >> 20),
+		now_s() - t0);
+	/* close(): SHUTDOWN both; the host answers with RST. */
+	send_pkt(VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, NULL, 0);
+	do
+		h = recv_pkt(3);
+	while (h.op == VSOCK_OP_CREDIT_UPDATE);
+	cr_assert_eq(h.op, VSOCK_OP_RST);
+	s = ctl("stats");
+	cr_assert_eq(json_num(s, "conns_open"), 0);
+	cr_assert_eq(json_num(s, "credit_violations"), 0);
+	cr_assert_eq(json_num(s, "verify_errors"), 0);
+	cr_assert_eq(json_num(strstr(s, "\"closed\""), "rx_bytes"), (long long)total);
+	snprintf(want, sizeof(want), "\"crc32c\":\"0x%08x\"", crc);
+	cr_assert(strstr(strstr(s, "\"closed\""), want), "checksum %s not in %s", want, s);
+	cr_assert_eq(stop_backend(), 0, "backend exit status");
+}
+
+Test(backend_e2e, refused_connection_gets_rst)
+{
+	start_backend("");
+	start_eal();
+	open_dev();
+	cr_assert_str_eq(ctl("refuse on"), "ok");
+	send_pkt(VSOCK_OP_REQUEST, 0, NULL, 0);
+	cr_assert_eq(recv_pkt(3).op, VSOCK_OP_RST);
+	cr_assert_eq(json_num(ctl("stats"), "conns_refused"), 1);
+	cr_assert_str_eq(ctl("refuse off"), "ok");
+	connect_host();
+}
+
+Test(backend_e2e, host_shutdown_and_rst_reach_the_driver)
+{
+	struct vsock_hdr h;
+
+	start_backend("");
+	start_eal();
+	open_dev();
+	connect_host();
+	cr_assert_str_eq(ctl("shutdown send"), "ok 1");
+	h = recv_pkt(3);
+	cr_assert_eq(h.op, VSOCK_OP_SHUTDOWN, "op %u; backend: %s", h.op, ctl("stats"));
+	cr_assert_eq(h.flags, VSOCK_SHUTDOWN_SEND);
+	cr_assert_str_eq(ctl("rst"), "ok 1");
+	cr_assert_eq(recv_pkt(3).op, VSOCK_OP_RST);
+	cr_assert_eq(json_num(ctl("stats"), "conns_open"), 0);
+}
+
+Test(backend_e2e, credit_violation_is_counted_and_fails_the_exit_status)
+{
+	static uint8_t buf[CHUNK];
+	char *s;
+
+	start_backend("");
+	start_eal();
+	open_dev();
+	cr_assert_str_eq(ctl("stop-reading"), "ok");
+	connect_host();
+	/* Ignore the credit on purpose: 256 KiB fits, the packets after it do not. */
+	for (uint32_t sent = 0; sent < 256 * 1024 + 3 * CHUNK; sent += CHUNK)
+		send_pkt(VSOCK_OP_RW, 0, buf, CHUNK);
+	usleep(200000);
+	s = ctl("stats");
+	cr_assert_geq(json_num(s, "credit_violations"), 1, "%s", s);
+	cr_assert_eq(json_num(strstr(s, "\"conns\""), "rx_bytes"), 256 * 1024 / CHUNK * CHUNK);
+	cr_assert_eq(stop_backend(), 3);
+}
+
+Test(backend_e2e, second_frontend_refused_while_one_is_connected)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char c;
+	int fd;
+
+	start_backend("");
+	start_eal();
+	open_dev();
+	strcpy(sa.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	struct timeval tv = { .tv_sec = 3 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	cr_assert_eq(read(fd, &c, 1), 0, "the backend hangs up on a second frontend");
+	close(fd);
+	cr_assert_eq(json_num(ctl("stats"), "frontends_refused"), 1);
+	connect_host();
+}
+
+Test(backend_e2e, frontend_reconnects_after_disconnect)
+{
+	char *s;
+
+	start_backend("");
+	start_eal();
+	open_dev();
+	connect_host();
+	sp_vsock_dev_destroy(dev);
+	dev = NULL;
+	usleep(200000);
+	s = ctl("stats");
+	cr_assert_eq(json_num(s, "conns_open"), 0, "the frontend's connections went with it");
+	cr_assert_eq(json_num(s, "frontends_gone"), 1);
+	open_dev();
+	connect_host();
+	cr_assert_eq(json_num(ctl("stats"), "frontends_accepted"), 2);
+}
