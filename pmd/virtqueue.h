@@ -34,6 +34,7 @@ struct virtqueue {
 	uint16_t avail_idx;      /* next avail->idx we publish */
 	uint16_t kick_idx;       /* avail_idx when the last kick was decided */
 	uint16_t last_used_idx;  /* next used entry we read */
+	uint16_t used_seen;      /* used->idx when we last read it */
 	uint16_t num_free;
 	uint16_t free_head;      /* first free descriptor; free ones are linked by next */
 	uint16_t free_tail;      /* last free descriptor (in-order appends here) */
@@ -244,8 +245,12 @@ static inline int vq_dequeue(struct virtqueue *vq, void **cookie, uint32_t *len,
 		*len = head == vq->batch_id ? vq->batch_len : 0;
 		goto complete;
 	}
-	if (vq_used_pending(vq) == 0)
-		return 0;
+	/* used->idx is the line the device writes most: read it only when what we saw is consumed */
+	if (vq->last_used_idx == vq->used_seen) {
+		vq->used_seen = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+		if (vq->last_used_idx == vq->used_seen)
+			return 0;
+	}
 	e = &vq->used->ring[vq->last_used_idx & vq->mask];
 	uid = e->id;
 	ulen = e->len;
