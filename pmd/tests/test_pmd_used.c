@@ -12,76 +12,13 @@
 #include <rte_mbuf.h>
 
 #include "sp_env.h"
+#include "test_pmd_fake.h"
 #include "virtio_transport.h"
 #include "virtio_vsock.h"
 #include "virtqueue.h"
 #include "vsock_proto.h"
 
-enum { RXQ, TXQ, EVQ };
-
-struct fake {
-	struct virtio_transport t;
-	const struct virtqueue *vq[3];
-	uint16_t last_avail[3];
-	uint16_t used_idx[3];
-	unsigned int kicks[3];
-	bool alive;
-	uint64_t features;
-	uint64_t features_acked;
-};
-
-static struct fake fk;
 static struct sp_vsock_dev *dev;
-
-static int f_setup_mem(struct virtio_transport *t) { return 0; }
-static uint64_t f_get_features(struct virtio_transport *t) { return fk.features; }
-static int f_set_features(struct virtio_transport *t, uint64_t f) { fk.features_acked = f; return 0; }
-static int f_read_config(struct virtio_transport *t, uint32_t off, void *buf, uint32_t len)
-{
-	uint64_t cid = 42;
-
-	if (off != 0 || len != 8)
-		return -1;
-	memcpy(buf, &cid, 8);
-	return 0;
-}
-static int f_setup_queue(struct virtio_transport *t, uint16_t qid, const struct virtqueue *vq)
-{
-	fk.vq[qid] = vq;
-	return 0;
-}
-static void f_notify(struct virtio_transport *t, uint16_t qid) { fk.kicks[qid]++; }
-static uint8_t f_get_status(struct virtio_transport *t) { return 0; }
-static int f_set_status(struct virtio_transport *t, uint8_t s) { return 0; }
-static bool f_is_alive(struct virtio_transport *t) { return fk.alive; }
-static void f_close(struct virtio_transport *t) { }
-
-static const struct virtio_transport_ops fake_ops = {
-	.name = "fake", .setup_mem = f_setup_mem, .get_features = f_get_features,
-	.set_features = f_set_features, .read_config = f_read_config, .setup_queue = f_setup_queue,
-	.notify = f_notify, .get_status = f_get_status, .set_status = f_set_status,
-	.is_alive = f_is_alive, .close = f_close,
-};
-
-/* Device side: the next available chain head of queue q, or -1. */
-static int dev_take(int q)
-{
-	const struct virtqueue *vq = fk.vq[q];
-
-	if (fk.last_avail[q] == __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE))
-		return -1;
-	return vq->avail->ring[fk.last_avail[q]++ & vq->mask];
-}
-
-static void dev_used(int q, uint32_t id, uint32_t len)
-{
-	const struct virtqueue *vq = fk.vq[q];
-
-	vq->used->ring[fk.used_idx[q] & vq->mask].id = id;
-	vq->used->ring[fk.used_idx[q] & vq->mask].len = len;
-	fk.used_idx[q]++;
-	__atomic_store_n(&vq->used->idx, fk.used_idx[q], __ATOMIC_RELEASE);
-}
 
 /* Device side: writes a packet into the rx buffer behind head; returns the used len. */
 static uint32_t dev_fill_rx(int head, const struct vsock_hdr *h, uint32_t payload)
@@ -101,12 +38,7 @@ static void start(uint64_t features, const char *args)
 	struct sp_env_cfg cfg = { .name = "pmdtest", .mem_mb = 128, .quiet = true };
 
 	cr_assert_eq(sp_env_init(&cfg), 0);
-	memset(&fk, 0, sizeof(fk));
-	fk.t.ops = &fake_ops;
-	fk.t.addr_is_va = true;
-	fk.alive = true;
-	fk.features = features;
-	dev = sp_vsock_dev_create_on("vsock_fake0", &fk.t, args);
+	dev = sp_vsock_dev_create_on("vsock_fake0", fake_open(features), args);
 	cr_assert_not_null(dev);
 }
 
@@ -348,11 +280,7 @@ Test(pmd_cfg, bad_devargs_refused, .timeout = 60)
 	struct sp_env_cfg cfg = { .name = "pmdtest", .mem_mb = 128, .quiet = true };
 
 	cr_assert_eq(sp_env_init(&cfg), 0);
-	memset(&fk, 0, sizeof(fk));
-	fk.t.ops = &fake_ops;
-	fk.t.addr_is_va = true;
-	fk.alive = true;
-	cr_assert_null(sp_vsock_dev_create_on("v1", &fk.t, "queue_size=100"));
+	cr_assert_null(sp_vsock_dev_create_on("v1", fake_open(0), "queue_size=100"));
 	cr_assert_null(sp_vsock_dev_create_on("v2", &fk.t, "bogus=1"));
 	cr_assert_null(sp_vsock_dev_create_on("v3", &fk.t, "cid=1"));
 	cr_assert_null(sp_vsock_dev_create("v4", "cid=3"), "no path=");
