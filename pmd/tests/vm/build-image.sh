@@ -60,7 +60,8 @@ cp "$here/init" "$root/init"
 chmod 755 "$root/init"
 
 # Programs keep their absolute library paths; EAL loads plugins from its default directory,
-# so only the plugins a vfio/vdev-only program needs go there (the mempool ring driver).
+# so only the plugins the programs need go there: the mempool ring driver, and those named
+# in $SP_VM_PLUGINS (librte_bus_pci.so librte_net_virtio.so for DPDK's virtio-net PMD).
 plugdir=$(pkg-config --variable=pmdsdir libdpdk 2>/dev/null || true)
 [ -n "$plugdir" ] || plugdir=$(ls -d /usr/lib/x86_64-linux-gnu/dpdk/pmds-* | head -1)
 libs=()
@@ -69,16 +70,30 @@ for p in "$@"; do
 	cp "$p" "$root/bin/"
 	libs+=("$p")
 done
-for pl in librte_mempool_ring.so; do
-	mkdir -p "$root$plugdir"
-	cp -L "$plugdir/$pl" "$root$plugdir/"
-	libs+=("$plugdir/$pl")
+plugins=()
+for pl in librte_mempool_ring.so ${SP_VM_PLUGINS:-}; do
+	plugins+=("$plugdir/$pl")
 done
-for f in "${libs[@]}"; do
+# Symlinks are kept as symlinks, next to the files they name: a plugin that is also linked
+# directly (librte_bus_pci) must resolve to the same file both ways, or EAL loads it twice
+# and panics on its tailq.
+copy_keep_links() {
+	local p=$1
+	while :; do
+		p=$(realpath "$(dirname "$p")")/$(basename "$p")   # /lib is /usr/lib on Debian 12
+		mkdir -p "$root$(dirname "$p")"
+		cp -a "$p" "$root$p"
+		[ -L "$p" ] || break
+		case $(readlink "$p") in
+		/*) p=$(readlink "$p") ;;
+		*) p=$(dirname "$p")/$(readlink "$p") ;;
+		esac
+	done
+}
+for f in "${libs[@]}" "${plugins[@]}"; do
 	ldd "$f" | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }'
-done | sort -u | while read -r lib; do
-	mkdir -p "$root$(dirname "$lib")"
-	cp -L "$lib" "$root$lib"
+done | cat - <(printf '%s\n' "${plugins[@]}") | sort -u | while read -r lib; do
+	copy_keep_links "$lib"
 done
 # The dynamic loader, where binaries look for it.
 mkdir -p "$root/lib64"

@@ -5,6 +5,9 @@
 #   run-guest.sh BUILD_DIR probe            device found, features, CID, one connection by hand
 #   run-guest.sh BUILD_DIR send [BYTES]     the stack connects to CID 2 and sends BYTES (16 MiB)
 #                                           which the backend checks byte by byte
+#   run-guest.sh BUILD_DIR udp [COUNT]      the UDP stack on DPDK's net_virtio PCI driver (a
+#                                           virtio-net-pci device taken from vfio-pci) sends
+#                                           COUNT datagrams (10000) to a receiver on the host
 #   run-guest.sh BUILD_DIR refuse           bad inputs (device still with the kernel, wrong id,
 #                                           group not viable, legacy device, ...) each refused
 #                                           with one error, the device working afterwards
@@ -22,8 +25,10 @@ port=1234
 pci=0000:00:03.0              # where -device ... addr=3 puts the vsock device
 work=$(mktemp -d "${TMPDIR:-/tmp}/sp-vm.XXXXXX")
 backend_pid=
+sink_pid=
 cleanup() {
 	[ -n "$backend_pid" ] && kill "$backend_pid" 2>/dev/null && wait "$backend_pid" 2>/dev/null
+	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,13 +43,27 @@ probe) progs=("$build/pmd/tests/vm/sp-vp-probe")
 	run="/bin/sp-vp-probe --pci $pci --id 19 --connect $port -- --iova-mode=pa" ;;
 send) progs=("$build/pmd/tests/vm/sp-vm-send")
 	run="/bin/sp-vm-send --pci $pci --port $port --bytes $bytes -- --iova-mode=pa" ;;
+udp) progs=("$build/pmd/tests/vm/sp-vm-udp")
+	export SP_VM_PLUGINS="librte_bus_pci.so librte_net_virtio.so"
+	count=${3:-10000}
+	udp_port=$((20000 + RANDOM % 40000))
+	run="/bin/sp-vm-udp --pci 0000:00:04.0 --port $udp_port --count $count -- --iova-mode=pa" ;;
 refuse) progs=("$build/pmd/tests/vm/sp-vp-probe" "$build/pmd/tests/vm/sp-vm-send")
 	run=$(cat "$here/refuse.sh") ;;
 *) die "mode is probe, send or refuse, not $mode" ;;
 esac
+[ -n "${SP_VM_RUN:-}" ] && run=$SP_VM_RUN     # debugging: another guest command ...
+progs+=(${SP_VM_PROGS:-})                     # ... and more programs in the guest
+[ -n "${SP_VM_LOG:-}" ] && run="export SP_LOG_LEVEL='$SP_VM_LOG'; $run"   # EAL log level in the guest
 bind=1af4:1053
 extra=()
-if [ "$mode" = refuse ]; then
+if [ "$mode" = udp ]; then
+	bind=1af4:1041
+	# QEMU's user network delivers datagrams for 10.0.2.2 to the host's loopback
+	extra=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0,addr=4,disable-legacy=on,romfile=)
+	python3 "$here/udp_sink.py" "$udp_port" >"$work/sink.json" 2>"$work/sink.log" &
+	sink_pid=$!
+elif [ "$mode" = refuse ]; then
 	bind=   # the guest script moves the devices itself
 	# two devices behind a conventional PCI bridge share an IOMMU group; one legacy-only
 	extra=(-device pcie-pci-bridge,id=br1,addr=5
@@ -91,6 +110,12 @@ wait "$backend_pid"
 brc=$?
 backend_pid=
 
+if [ -n "$sink_pid" ]; then
+	kill -TERM "$sink_pid" 2>/dev/null
+	wait "$sink_pid"
+	sink_pid=
+fi
+
 tr -d '\r' <"$work/serial.log" | sed -n '/sp-guest:/,$p' | grep -v '^$'
 echo "---- backend (exit $brc)"
 cat "$work/backend.log" "$work/backend.json"
@@ -100,6 +125,16 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" -v q="$qrc" \
 case $mode in
 probe) grep -q "^probe: PASS" "$work/serial.log" || die "probe did not pass" ;;
 refuse) grep -q "^refuse: PASS" "$work/serial.log" || die "a refusal check did not hold" ;;
+udp) grep -q "^vm-udp: PASS" "$work/serial.log" || die "guest UDP send did not pass"
+	python3 - "$work/sink.json" "$count" <<'PY' || die "the receiver's counts disagree"
+import json, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+want = int(sys.argv[2])
+print("vm: receiver got %d datagrams (%d unique of %d sent), %d bad, %d duplicates"
+      % (s["datagrams"], s["unique"], want, s["bad"], s["dups"]))
+sys.exit(0 if s["unique"] == want and s["bad"] == 0 and s["dups"] == 0 else 1)
+PY
+	;;
 send) grep -q "^vm-send: PASS" "$work/serial.log" || die "guest send did not pass"
 	[ "$brc" -eq 0 ] || die "backend reported a failure (exit $brc)"
 	# the host's own count: every byte arrived, in the pattern, within credit
