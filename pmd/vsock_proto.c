@@ -10,6 +10,19 @@
 
 #include "vsock_proto.h"
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Host order is wire order: one copy, the path every packet takes. */
+void vsock_hdr_encode(void *wire, const struct vsock_hdr *h)
+{
+	memcpy(wire, h, sizeof(*h));
+}
+
+void vsock_hdr_decode(struct vsock_hdr *h, const void *wire)
+{
+	/* one copy out of shared memory: the device cannot change it under our checks */
+	memcpy(h, wire, sizeof(*h));
+}
+#else
 void vsock_hdr_encode(void *wire, const struct vsock_hdr *h)
 {
 	struct vsock_hdr w;
@@ -31,7 +44,6 @@ void vsock_hdr_decode(struct vsock_hdr *h, const void *wire)
 {
 	struct vsock_hdr w;
 
-	/* one copy out of shared memory: the device cannot change it under our checks */
 	memcpy(&w, wire, sizeof(w));
 	h->src_cid = le64toh(w.src_cid);
 	h->dst_cid = le64toh(w.dst_cid);
@@ -44,6 +56,7 @@ void vsock_hdr_decode(struct vsock_hdr *h, const void *wire)
 	h->buf_alloc = le32toh(w.buf_alloc);
 	h->fwd_cnt = le32toh(w.fwd_cnt);
 }
+#endif
 
 enum vsock_hdr_fault vsock_hdr_check(const struct vsock_hdr *h, size_t payload_len)
 {
