@@ -42,7 +42,7 @@ case $mode in
 probe) progs=("$build/pmd/tests/vm/sp-vp-probe")
 	run="/bin/sp-vp-probe --pci $pci --id 19 --connect $port -- --iova-mode=pa" ;;
 send) progs=("$build/pmd/tests/vm/sp-vm-send")
-	run="/bin/sp-vm-send --pci $pci --port $port --bytes $bytes -- --iova-mode=pa" ;;
+	run="/bin/sp-vm-send --pci $pci --port $port --bytes $bytes --credit-check -- --iova-mode=pa" ;;
 udp) progs=("$build/pmd/tests/vm/sp-vm-udp")
 	export SP_VM_PLUGINS="librte_bus_pci.so librte_net_virtio.so"
 	count=${3:-10000}
@@ -86,11 +86,23 @@ cat "$work/img/initrd.cpio.gz" "$work/cmd.cpio.gz" >"$work/initrd"
 sock=$work/vsock.sock
 verify_args=(--verify)
 [ "$mode" = probe ] && verify_args=()
-SP_CPU=${SP_BACKEND_CPU:-1} timeout $((tmo + 30)) "$backend" --socket "$sock" --no-ctl \
+SP_CPU=${SP_BACKEND_CPU:-1} timeout $((tmo + 30)) "$backend" --socket "$sock" --ctl "$sock.ctl" \
 	--guest-cid 3 --port "$port" "${verify_args[@]}" >"$work/backend.json" 2>"$work/backend.log" &
 backend_pid=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$sock" ] && [ -S "$sock.ctl" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$work/backend.log"; die "backend did not listen on $sock"; }
+# One line to the backend's control socket, its one-line answer back.
+ctl() {
+	python3 - "$sock.ctl" "$*" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+print("vm: backend <- %s: %s" % (sys.argv[2], s.makefile().readline().strip()))
+PY
+}
+# send: the host reads nothing until the guest has seen EAGAIN (sp-vm-send --credit-check)
+[ "$mode" = send ] && ctl stop-reading
 
 t1=$(date +%s.%N)
 timeout "$tmo" qemu-system-x86_64 -machine q35,kernel-irqchip=split -cpu max \
@@ -101,7 +113,18 @@ timeout "$tmo" qemu-system-x86_64 -machine q35,kernel-irqchip=split -cpu max \
 	-append "console=ttyS0 quiet intel_iommu=on hugepages=128 panic=-1 sp_bind=$bind" \
 	-chardev socket,id=vsock0,path="$sock" \
 	-device vhost-user-vsock-pci,chardev=vsock0,addr=3 "${extra[@]}" \
-	</dev/null >"$work/serial.log" 2>&1
+	</dev/null >"$work/serial.log" 2>&1 &
+qemu_pid=$!
+if [ "$mode" = send ]; then
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if grep -q "^vm-send: waiting for credit" "$work/serial.log"; then
+			ctl resume
+			break
+		fi
+		sleep 0.1
+	done
+fi
+wait "$qemu_pid"
 qrc=$?
 t2=$(date +%s.%N)
 # Stop the backend and let it print what it saw.

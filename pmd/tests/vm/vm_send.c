@@ -6,17 +6,26 @@
  * byte stream in the pattern the backend's --verify checks; then checks that
  * a send after SHUT_WR fails with EPIPE as under vhost-user.
  *
- *   sp-vm-send --pci 0000:00:03.0 --port 1234 [--bytes N] [--qsize 128] [-- EAL args]
+ * With --credit-check the host starts with its reading stopped: the first
+ * sends fill exactly the peer's buf_alloc, MSG_DONTWAIT then fails with EAGAIN,
+ * a blocking send with SO_SNDTIMEO returns EAGAIN after its timeout; then the
+ * program prints "vm-send: waiting for credit" and blocks until the host
+ * (told by run-guest.sh) reads again.
+ *
+ *   sp-vm-send --pci 0000:00:03.0 --port 1234 [--bytes N] [--qsize 128] [--credit-check]
+ *              [-- EAL args]
  *
  * Prints "vm-send: ..." lines, ending with "vm-send: PASS ..." (exit 0) or an error (exit 1).
  */
 #define _GNU_SOURCE /* struct mmsghdr in sendpath.h */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include <linux/vm_sockets.h>
@@ -45,18 +54,75 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void fill(uint8_t *p, size_t len, uint64_t off)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = pattern_byte(off + i);
+}
+
+/*
+ * The host does not read: credit ends at its buf_alloc. Both the non-blocking
+ * and the timed blocking send must then fail with EAGAIN, as over vhost-user
+ * and as in the kernel (vsock_connectible_sendmsg).
+ */
+static int credit_phase(int fd, unsigned long long *sent)
+{
+	static uint8_t b[CHUNK];
+	struct timeval tv = { .tv_usec = 200 * 1000 };
+	double t;
+	ssize_t n;
+
+	for (;;) {
+		fill(b, CHUNK, *sent);
+		n = sp_send(fd, b, CHUNK, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0)
+			break;
+		*sent += (unsigned long long)n;
+		if (*sent > 16 * VSOCK_DEFAULT_BUF_ALLOC) {
+			printf("vm-send: FAIL sent %llu bytes to a peer that reads nothing\n", *sent);
+			return -1;
+		}
+	}
+	if (errno != EAGAIN || *sent != VSOCK_DEFAULT_BUF_ALLOC) {
+		printf("vm-send: FAIL MSG_DONTWAIT stopped after %llu bytes with '%s', expected EAGAIN at "
+		       "the peer's buf_alloc %u\n", *sent, strerror(errno), VSOCK_DEFAULT_BUF_ALLOC);
+		return -1;
+	}
+	printf("vm-send: MSG_DONTWAIT -> EAGAIN after %llu bytes (the peer's buf_alloc)\n", *sent);
+	if (sp_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		return -1;
+	t = now_s();
+	fill(b, CHUNK, *sent);
+	n = sp_send(fd, b, CHUNK, MSG_NOSIGNAL);
+	t = now_s() - t;
+	if (n != -1 || errno != EAGAIN || t < 0.15) {
+		printf("vm-send: FAIL blocking send with SO_SNDTIMEO 200 ms returned %zd (%s) after %.3f s\n",
+		       n, strerror(errno), t);
+		return -1;
+	}
+	printf("vm-send: SO_SNDTIMEO 200 ms -> EAGAIN after %.3f s\n", t);
+	tv.tv_usec = 0;
+	sp_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	printf("vm-send: waiting for credit\n");
+	fflush(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pci", required_argument, NULL, 'p' }, { "port", required_argument, NULL, 'P' },
 		{ "bytes", required_argument, NULL, 'b' }, { "qsize", required_argument, NULL, 'q' },
-		{ NULL, 0, NULL, 0 },
+		{ "credit-check", no_argument, NULL, 'C' }, { NULL, 0, NULL, 0 },
 	};
 	struct sp_env_cfg cfg = { .name = "vm-send", .cpu = -1, .mem_mb = 128 };
 	struct sp_init_cfg icfg = { .vsock_dev = DEV_NAME, .udp_port = -1, .cpu = -1 };
 	struct sockaddr_vm peer = { .svm_family = AF_VSOCK, .svm_cid = VSOCK_HOST_CID };
 	unsigned long long total = 16ull << 20, sent = 0;
 	unsigned int port = 1234, qsize = 128;
+	bool credit_check = false;
 	const char *pci = NULL;
 	struct sp_vsock_dev *dev;
 	struct sp_vsock_stats st;
@@ -72,6 +138,7 @@ int main(int argc, char **argv)
 		case 'P': port = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'b': total = strtoull(optarg, NULL, 0); break;
 		case 'q': qsize = (unsigned int)strtoul(optarg, NULL, 0); break;
+		case 'C': credit_check = true; break;
 		default: return 2;
 		}
 	}
@@ -104,12 +171,14 @@ int main(int argc, char **argv)
 	}
 	printf("vm-send: connected to %u:%u\n", VSOCK_HOST_CID, port);
 
+	if (credit_check && credit_phase(fd, &sent) < 0)
+		return 1;
+
 	t0 = now_s();
 	while (sent < total) {
 		size_t len = total - sent < CHUNK ? (size_t)(total - sent) : CHUNK;
 
-		for (i = 0; i < (int)len; i++)
-			buf[i] = pattern_byte(sent + (uint64_t)i);
+		fill(buf, len, sent);
 		n = sp_send(fd, buf, len, MSG_NOSIGNAL);
 		if (n <= 0) {
 			printf("vm-send: FAIL send after %llu bytes: %s\n", sent, n < 0 ? strerror(errno) : "0");
