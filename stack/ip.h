@@ -31,7 +31,7 @@ struct sp_wmem {                /* a socket's charge: bytes of its packets not y
 	int64_t alloc;
 };
 
-struct sp_netif_stats {
+struct sp_netif_stats {	/* tx_bursts: rte_eth_tx_burst calls that moved packets */
 	uint64_t tx_pkts, tx_bytes, tx_bursts, tx_backlogged, tx_drop_backlog_full;
 	uint64_t rx_pkts, rx_arp, rx_other, arp_req_sent, arp_reply_sent;
 	uint64_t neigh_drop, neigh_failed, frag_datagrams, frag_pkts, no_mbuf;

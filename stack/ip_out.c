@@ -379,7 +379,7 @@ unsigned int sp_netif_flush(struct sp_netif *nif)
 		uint16_t k, i;
 
 		k = rte_eth_tx_burst(nif->port_id, 0, &nif->backlog[head], (uint16_t)RTE_MIN(run, 65535u));
-		nif->st.tx_bursts++;
+		nif->st.tx_bursts += k != 0;
 		for (i = 0; i < k; i++) {
 			nif->st.tx_bytes += nif->backlog[head + i]->pkt_len;
 			owner_uncharge(nif->owner[head + i], nif->backlog[head + i]);
@@ -406,7 +406,7 @@ void sp_netif_xmit(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n,
 			uint16_t k = rte_eth_tx_burst(nif->port_id, 0, pkts + i, (uint16_t)RTE_MIN(n - i, 65535u));
 			uint16_t j;
 
-			nif->st.tx_bursts++;
+			nif->st.tx_bursts += k != 0;
 			for (j = 0; j < k; j++)
 				nif->st.tx_bytes += pkts[i + j]->pkt_len;
 			nif->st.tx_pkts += k;

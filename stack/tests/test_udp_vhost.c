@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * UDP over DPDK's own virtio-net PMD: sendpath drives net_virtio_user, and
+ * sp-net-sink (env/) receives on net_vhost in another process, over a real
+ * vhost-user socket. The sink checks the sequence number each datagram
+ * carries at frame offset 42 (the first payload byte).
+ *
+ * udp_vhost/every_datagram_arrives: 100k datagrams, singles and sendmmsg
+ *   vectors, none lost, none twice, all in order.
+ * udp_rate/sendmmsg_vs_testpmd: the measurement for the report: 64-byte
+ *   sp_sendmmsg (batch 32) next to dpdk-testpmd txonly on the same pair,
+ *   in one run; it prints and records numbers and fails only if nothing flowed.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "ip.h"
+#include "sock.h"
+#include "sp_env.h"
+#include "sp_probe.h"
+
+#define SP_IP   "10.0.0.1"
+#define DST_IP  "10.0.0.2"
+
+static pid_t kids[2];
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static pid_t spawn(char *const argv[], const char *out, const char *err)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+			_exit(127);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static char *slurp(const char *path)
+{
+	static char bufs[4][16384];
+	static int next;
+	char *b = bufs[next++ % 4];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(b, 1, sizeof(bufs[0]) - 1, f) : 0;
+
+	b[n] = '\0';
+	if (f)
+		fclose(f);
+	return b;
+}
+
+static double json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+static int reap(pid_t *pid, double deadline)
+{
+	int status;
+
+	while (now_s() < deadline) {
+		if (waitpid(*pid, &status, WNOHANG) == *pid) {
+			*pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		usleep(20000);
+	}
+	kill(*pid, SIGKILL);
+	waitpid(*pid, NULL, 0);
+	*pid = 0;
+	return -1;
+}
+
+static void kill_kids(void)
+{
+	for (int i = 0; i < 2; i++)
+		if (kids[i] > 0) {
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], NULL, 0);
+			kids[i] = 0;
+		}
+}
+
+/* The sink's CPU is the last one this process may use; the sender takes the first. */
+static void cpus(int *first, int *last)
+{
+	cpu_set_t set;
+
+	*first = *last = 0;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	*first = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set)) {
+			if (*first < 0)
+				*first = c;
+			*last = c;
+		}
+}
+
+struct sink {
+	char sock[96], out[128], err[128];
+};
+
+static void sink_start(struct sink *s, const char *tag, long count, bool seq)
+{
+	const char *bin = getenv("SP_NET_SINK");
+	char cnt[32], cpu[16];
+	int first, last;
+	double deadline = now_s() + 15;
+
+	cr_assert_not_null(bin, "SP_NET_SINK must name sp-net-sink");
+	cpus(&first, &last);
+	snprintf(cpu, sizeof(cpu), "%d", last);
+	snprintf(cnt, sizeof(cnt), "%ld", count);
+	snprintf(s->sock, sizeof(s->sock), "sp-udp-%s-%d.sock", tag, (int)getpid());
+	snprintf(s->out, sizeof(s->out), "/tmp/sp-udp-%s-%d.out", tag, (int)getpid());
+	snprintf(s->err, sizeof(s->err), "/tmp/sp-udp-%s-%d.err", tag, (int)getpid());
+	char *argv[] = { (char *)bin, "--socket", s->sock, "--count", cnt, "--idle", "8",
+			 "--clock", "none", "--cpu", cpu, seq ? NULL : "--no-seq", NULL };
+	kids[0] = spawn(argv, s->out, s->err);
+	while (!strstr(slurp(s->err), "sink: listening")) {
+		cr_assert(waitpid(kids[0], NULL, WNOHANG) == 0, "sink exited early: %s", slurp(s->err));
+		cr_assert_lt(now_s(), deadline, "sink did not listen: %s", slurp(s->err));
+		usleep(20000);
+	}
+}
+
+/* The sink's JSON line once it stopped (count reached, or idle). */
+static const char *sink_result(struct sink *s)
+{
+	int rc = reap(&kids[0], now_s() + 30);
+	const char *json = slurp(s->out);
+
+	cr_expect(rc == 0 || rc == 1, "sink exit %d: %s", rc, slurp(s->err));
+	unlink(s->out);
+	unlink(s->err);
+	return json;
+}
+
+/* --- the sendpath side, in a child process of its own (one EAL per process) --- */
+
+struct tx_result {
+	long sent;
+	double elapsed_s;
+	uint64_t bursts, backlogged;
+	int err;
+};
+
+static int sp_sender_up(const struct sink *s)
+{
+	char vdev[256], path[128];
+	struct sp_init_cfg cfg = { .start_eal = true, .name = "test-udp-vhost", .mem_mb = 256 };
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(9) };
+	const struct rte_ether_addr sink_mac = { { 0x02, 0, 0, 0, 0, 2 } };
+	int first, last, fd;
+
+	cpus(&first, &last);
+	cfg.cpu = first;
+	sp_env_run_path(s->sock, path, sizeof(path));
+	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s,queue_size=1024", path);
+	cfg.vdevs[0] = vdev;
+	cfg.udp_port = 0;
+	inet_pton(AF_INET, SP_IP, &cfg.udp_ip);
+	inet_pton(AF_INET, "255.255.255.0", &cfg.udp_netmask);
+	if (sp_init(&cfg))
+		return -1;
+	sp_neigh_add(inet_addr(DST_IP), &sink_mac);
+	fd = sp_socket(AF_INET, SOCK_DGRAM, 0);
+	inet_pton(AF_INET, DST_IP, &dst.sin_addr);
+	if (fd < 0 || sp_connect(fd, (struct sockaddr *)&dst, sizeof(dst)))
+		return -1;
+	return fd;
+}
+
+/*
+ * Sends count datagrams of size bytes (or for seconds, when count is 0) in
+ * sp_sendmmsg vectors of batch, each carrying its sequence number.
+ */
+static struct tx_result sp_send_run(const struct sink *s, size_t size, unsigned int batch,
+				    long count, double seconds, bool mix_singles)
+{
+	struct tx_result r = { 0 };
+	int pipefd[2];
+	pid_t pid;
+
+	cr_assert_eq(pipe(pipefd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		static char payload[64][2048];
+		struct mmsghdr v[64];
+		struct iovec iov[64];
+		/* net_virtio_user writes to the vhost-user socket without MSG_NOSIGNAL:
+		 * a sink that already left would kill us in rte_eal_cleanup */
+		signal(SIGPIPE, SIG_IGN);
+		int fd = sp_sender_up(s);
+		double t0, end;
+		long seq = 0;
+
+		close(pipefd[0]);
+		if (fd < 0) {
+			r.err = errno ? errno : EIO;
+			goto out;
+		}
+		memset(v, 0, sizeof(v));
+		for (unsigned int i = 0; i < batch; i++) {
+			memset(payload[i], 0x5a, size);
+			iov[i] = (struct iovec){ payload[i], size };
+			v[i].msg_hdr.msg_iov = &iov[i];
+			v[i].msg_hdr.msg_iovlen = 1;
+		}
+		t0 = now_s();
+		end = t0 + seconds;
+		while (count ? seq < count : now_s() < end) {
+			unsigned int n = batch;
+			int k;
+
+			if (count && count - seq < n)
+				n = (unsigned int)(count - seq);
+			if (mix_singles && (seq / batch) % 4 == 3) {
+				sp_probe_write(payload[0], (uint64_t)seq, 0);
+				if (sp_send(fd, payload[0], size, 0) != (ssize_t)size) {
+					r.err = errno;
+					break;
+				}
+				seq++;
+				continue;
+			}
+			for (unsigned int i = 0; i < n; i++)
+				sp_probe_write(payload[i], (uint64_t)(seq + i), 0);
+			k = sp_sendmmsg(fd, v, n, 0);
+			if (k < 0) {
+				r.err = errno;
+				break;
+			}
+			seq += k;
+		}
+		r.elapsed_s = now_s() - t0;
+		r.sent = seq;
+		r.bursts = sp_nif->st.tx_bursts;
+		r.backlogged = sp_nif->st.tx_backlogged;
+		/* let the backlog drain, and the peer take the ring, before the port stops */
+		for (double stop = now_s() + 1; sp_nif->bl_len && now_s() < stop;)
+			sp_poll();
+		usleep(300000);
+		sp_fini();
+out:
+		if (write(pipefd[1], &r, sizeof(r)) != sizeof(r))
+			_exit(2);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	kids[1] = pid;
+	if (read(pipefd[0], &r, sizeof(r)) != (ssize_t)sizeof(r)) {
+		int st = reap(&kids[1], now_s() + 10);
+
+		cr_assert_fail("the sender process died (status %d); sink: %s", st, slurp(s->err));
+		
+	}
+	close(pipefd[0]);
+	reap(&kids[1], now_s() + 10);
+	return r;
+}
+
+TestSuite(udp_vhost, .fini = kill_kids, .timeout = 120);
+
+Test(udp_vhost, every_datagram_arrives)
+{
+	const long n = 100000;
+	struct sink s;
+	struct tx_result r;
+	const char *json;
+
+	sink_start(&s, "check", n, true);
+	r = sp_send_run(&s, 64, 32, n, 0, true);
+	cr_assert_eq(r.err, 0, "sender: %s", strerror(r.err));
+	cr_assert_eq(r.sent, n);
+	json = sink_result(&s);
+	fprintf(stderr, "udp_vhost: sent %ld in %.3f s, %lu tx bursts; sink %s\n",
+		r.sent, r.elapsed_s, (unsigned long)r.bursts, json);
+	cr_expect_eq(json_num(json, "frames"), n, "%s", json);
+	cr_expect_eq(json_num(json, "bytes"), n * (42 + 64));
+	cr_expect_eq(json_num(json, "max_seq"), n - 1);
+	cr_expect_eq(json_num(json, "lost"), 0);
+	cr_expect_eq(json_num(json, "gaps"), 0);
+	cr_expect_eq(json_num(json, "duplicates"), 0);
+	cr_expect_eq(json_num(json, "reordered"), 0);
+}
+
+/* --- the measurement --- */
+
+static bool hugepages_free(unsigned int mb)
+{
+	char line[128];
+	unsigned long free_pages = 0, size_kb = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "HugePages_Free: %lu", &free_pages);
+		sscanf(line, "Hugepagesize: %lu", &size_kb);
+	}
+	fclose(f);
+	return !getenv("SP_NO_HUGE") && free_pages * size_kb / 1024 >= mb;
+}
+
+/* dpdk-testpmd txonly on net_virtio_user into the sink, for seconds; the sink's JSON. */
+static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len)
+{
+	struct sink s;
+	char vdev[256], path[128], prefix[64], out[128], err[128];
+	int first, last;
+	char lcore[32];
+	const char *json;
+
+	sink_start(&s, "testpmd", 0, false);
+	cpus(&first, &last);
+	/* the main lcore (printing stats) and the forwarding lcore share the sender's CPU */
+	snprintf(lcore, sizeof(lcore), "0@%d,1@%d", first, first);
+	sp_env_run_path(s.sock, path, sizeof(path));
+	snprintf(vdev, sizeof(vdev), "--vdev=net_virtio_user0,path=%s,queue_size=1024", path);
+	snprintf(prefix, sizeof(prefix), "--file-prefix=sp-testpmd-%d", (int)getpid());
+	snprintf(out, sizeof(out), "/tmp/sp-testpmd-%d.out", (int)getpid());
+	snprintf(err, sizeof(err), "/tmp/sp-testpmd-%d.err", (int)getpid());
+	char *argv[32];
+	int a = 0;
+
+	argv[a++] = "dpdk-testpmd";
+	argv[a++] = "--lcores";
+	argv[a++] = lcore;
+	argv[a++] = prefix;
+	argv[a++] = "--no-pci";
+	argv[a++] = "--no-telemetry";
+	argv[a++] = "--single-file-segments";       /* memory shared with the vhost side by fd */
+	argv[a++] = vdev;
+	argv[a++] = "--log-level=*:error";
+	if (hugepages_free(600)) {
+		argv[a++] = "--in-memory";
+	} else {
+		argv[a++] = "--no-huge";
+		argv[a++] = "--no-shconf";
+		argv[a++] = "-m";
+		argv[a++] = "512";
+	}
+	argv[a++] = "--";
+	argv[a++] = "--forward-mode=txonly";
+	argv[a++] = "--txpkts=64";
+	argv[a++] = "--burst=32";
+	argv[a++] = "--stats-period=1";
+	argv[a++] = "--nb-cores=1";
+	argv[a] = NULL;
+	kids[1] = spawn(argv, out, err);
+	usleep((useconds_t)(seconds * 1e6) + 1500000);  /* EAL start, then the run */
+	kill(kids[1], SIGINT);
+	reap(&kids[1], now_s() + 10);
+	json = sink_result(&s);
+	/* testpmd's own view: the best per-second Tx-pps it printed */
+	{
+		const char *o = slurp(out), *p = o;
+		double best = -1;
+
+		while ((p = strstr(p, "Tx-pps:"))) {
+			p += strlen("Tx-pps:");
+			best = RTE_MAX(best, strtod(p, NULL));
+		}
+		snprintf(tx_line, tx_len, "%.0f", best);
+		if (best < 0)
+			fprintf(stderr, "testpmd said: %s %s\n", o, slurp(err));
+	}
+	unlink(out);
+	unlink(err);
+	return json;
+}
+
+TestSuite(udp_rate, .fini = kill_kids, .timeout = 120);
+
+Test(udp_rate, sendmmsg_vs_testpmd)
+{
+	const char *env = getenv("SP_RATE_SECONDS"), *rec = getenv("SP_RATE_OUT");
+	double seconds = env ? atof(env) : 3;
+	char tp_tx[64], tp_json[1024], sp64_json[1024], sp22_json[1024];
+	struct tx_result r64, r22;
+	struct sink s;
+	FILE *f;
+
+	if (getenv("SP_RATE_SKIP_TESTPMD"))
+		snprintf(tp_json, sizeof(tp_json), "{}"), snprintf(tp_tx, sizeof(tp_tx), "-1");
+	else
+		snprintf(tp_json, sizeof(tp_json), "%s", testpmd_run(seconds, tp_tx, sizeof(tp_tx)));
+	sink_start(&s, "sp64", 0, false);      /* counting only, as for testpmd */
+	r64 = sp_send_run(&s, 64, 32, 0, seconds, false);
+	snprintf(sp64_json, sizeof(sp64_json), "%s", sink_result(&s));
+	sink_start(&s, "sp22", 0, false);
+	r22 = sp_send_run(&s, 22, 32, 0, seconds, false);
+	snprintf(sp22_json, sizeof(sp22_json), "%s", sink_result(&s));
+
+	char line[1024];
+	snprintf(line, sizeof(line),
+		 "{\"pair\":\"net_virtio_user->net_vhost\",\"seconds\":%.1f,"
+		 "\"testpmd_txonly_64B_frame\":{\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"testpmd_best_tx_pps\":%s},"
+		 "\"sendpath_sendmmsg_b32_64B_payload\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"bursts\":%lu,\"backlogged\":%lu},"
+		 "\"sendpath_sendmmsg_b32_22B_payload_64B_frame\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f}}",
+		 seconds, json_num(tp_json, "frames_per_s"), json_num(tp_json, "frames"), tp_tx,
+		 r64.sent / r64.elapsed_s, json_num(sp64_json, "frames_per_s"), json_num(sp64_json, "frames"),
+		 (unsigned long)r64.bursts, (unsigned long)r64.backlogged,
+		 r22.sent / r22.elapsed_s, json_num(sp22_json, "frames_per_s"), json_num(sp22_json, "frames"));
+	fprintf(stderr, "udp_rate: %s\n", line);
+	if (rec && (f = fopen(rec, "w"))) {
+		fprintf(f, "%s\n", line);
+		fclose(f);
+	}
+	cr_expect_eq(r64.err, 0, "sendpath: %s", strerror(r64.err));
+	cr_expect_gt(json_num(tp_json, "frames"), 0, "testpmd delivered nothing: %s", tp_json);
+	cr_expect_gt(json_num(sp64_json, "frames"), 0, "sendpath delivered nothing: %s", sp64_json);
+	cr_expect_eq((long)json_num(sp64_json, "frames"), r64.sent, "every datagram sendpath accepted arrived: %ld sent, sink %s",
+		     r64.sent, sp64_json);
+	cr_expect_eq(json_num(sp64_json, "lost"), 0);
+}
+
+/* The stack's own cost per datagram: sp_sendmmsg into net_null, which takes everything. */
+Test(udp_rate, sender_cost_net_null)
+{
+	struct sp_init_cfg cfg = { .start_eal = true, .name = "test-udp-null", .cpu = -1,
+				   .mem_mb = 256, .udp_port = 0, .vdevs = { "net_null0" } };
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(9) };
+	const struct rte_ether_addr mac = { { 0x02, 0, 0, 0, 0, 2 } };
+	static char payload[32][64];
+	struct mmsghdr v[32];
+	struct iovec iov[32];
+	const char *rec = getenv("SP_RATE_OUT");
+	double t0, el;
+	long sent = 0;
+	int fd;
+
+	inet_pton(AF_INET, SP_IP, &cfg.udp_ip);
+	inet_pton(AF_INET, "255.255.255.0", &cfg.udp_netmask);
+	cr_assert_eq(sp_init(&cfg), 0);
+	sp_neigh_add(inet_addr(DST_IP), &mac);
+	inet_pton(AF_INET, DST_IP, &dst.sin_addr);
+	fd = sp_socket(AF_INET, SOCK_DGRAM, 0);
+	cr_assert_eq(sp_connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 32; i++) {
+		iov[i] = (struct iovec){ payload[i], 64 };
+		v[i].msg_hdr.msg_iov = &iov[i];
+		v[i].msg_hdr.msg_iovlen = 1;
+	}
+	t0 = now_s();
+	while ((el = now_s() - t0) < 2)
+		for (int i = 0; i < 1000; i++)
+			sent += sp_sendmmsg(fd, v, 32, 0);
+	fprintf(stderr, "udp_rate: net_null sp_sendmmsg b32 64B: %.0f msg/s, %.1f ns/msg\n",
+		sent / el, el * 1e9 / sent);
+	if (rec) {
+		char path[512];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s.null", rec);
+		if ((f = fopen(path, "w"))) {
+			fprintf(f, "{\"port\":\"net_null\",\"sendmmsg_b32_64B_msg_per_s\":%.0f,\"ns_per_msg\":%.1f}\n",
+				sent / el, el * 1e9 / sent);
+			fclose(f);
+		}
+	}
+	cr_expect_gt(sent, 0);
+	sp_fini();
+}
