@@ -17,7 +17,7 @@
 # 77 skipped (no QEMU, no backend, no kernel package reachable).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=$(cd "${1:?usage: run-guest.sh BUILD_DIR probe|send [BYTES]}" && pwd)
+build=$(cd "${1:?usage: run-guest.sh BUILD_DIR probe|send|udp|refuse [BYTES|COUNT]}" && pwd)
 mode=${2:-probe}
 bytes=${3:-$((16 << 20))}
 tmo=${SP_VM_TIMEOUT:-240}
@@ -26,12 +26,15 @@ pci=0000:00:03.0              # where -device ... addr=3 puts the vsock device
 work=$(mktemp -d "${TMPDIR:-/tmp}/sp-vm.XXXXXX")
 backend_pid=
 sink_pid=
+qemu_pid=
 cleanup() {
+	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
 	[ -n "$backend_pid" ] && kill "$backend_pid" 2>/dev/null && wait "$backend_pid" 2>/dev/null
 	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM   # a test harness's timeout still stops QEMU and the backend
 skip() { echo "vm: SKIP $*"; exit 77; }
 die() { echo "vm: FAIL $*"; exit 1; }
 
@@ -50,7 +53,7 @@ udp) progs=("$build/pmd/tests/vm/sp-vm-udp")
 	run="/bin/sp-vm-udp --pci 0000:00:04.0 --port $udp_port --count $count -- --iova-mode=pa" ;;
 refuse) progs=("$build/pmd/tests/vm/sp-vp-probe" "$build/pmd/tests/vm/sp-vm-send")
 	run=$(cat "$here/refuse.sh") ;;
-*) die "mode is probe, send or refuse, not $mode" ;;
+*) die "mode is probe, send, udp or refuse, not $mode" ;;
 esac
 [ -n "${SP_VM_RUN:-}" ] && run=$SP_VM_RUN     # debugging: another guest command ...
 progs+=(${SP_VM_PROGS:-})                     # ... and more programs in the guest
@@ -74,7 +77,7 @@ fi
 
 t0=$(date +%s.%N)
 "$here/build-image.sh" "$work/img" "${progs[@]}" >/dev/null 2>"$work/image.log" ||
-	{ cat "$work/image.log"; grep -q "apt-get download" "$work/image.log" &&
+	{ cat "$work/image.log"; grep -q "apt-get" "$work/image.log" &&
 		skip "the guest kernel package could not be fetched"; die "guest image"; }
 # The command the guest runs, as a second cpio archive (the kernel unpacks both).
 mkdir -p "$work/cmd"
@@ -126,6 +129,7 @@ if [ "$mode" = send ]; then
 fi
 wait "$qemu_pid"
 qrc=$?
+qemu_pid=
 t2=$(date +%s.%N)
 # Stop the backend and let it print what it saw.
 kill -INT "$backend_pid" 2>/dev/null
