@@ -43,7 +43,8 @@ struct sp_netif {
 	uint32_t ip, netmask, gateway;  /* network order */
 	uint16_t mtu;
 	bool started;
-	bool csum_offload;              /* port computes IPv4 + UDP checksums */
+	bool ip_csum_offload;           /* port computes the IPv4 header checksum */
+	bool udp_csum_offload;          /* port computes UDP checksums (CHECKSUM_PARTIAL) */
 	bool multi_seg;                 /* port takes chained mbufs (fragments) */
 	bool can_rx;                    /* the port has a receive queue (ARP works) */
 	struct rte_mempool *pool;       /* one mbuf holds any unfragmented packet */

@@ -81,10 +81,14 @@ int sp_netif_open(const struct sp_init_cfg *cfg)
 	}
 
 	memset(&conf, 0, sizeof(conf));
-	if ((info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) &&
-	    (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM)) {
-		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
-		nif->csum_offload = true;
+	/* as the kernel hands CHECKSUM_PARTIAL to a device that has NETIF_F_HW_CSUM */
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+		nif->ip_csum_offload = true;
+	}
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) {
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+		nif->udp_csum_offload = true;
 	}
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
@@ -251,13 +255,17 @@ static int build_one(struct sp_netif *nif, const struct sp_udp_dgram *d, struct 
 	eth_hdr_fill((struct rte_ether_hdr *)p, nif);
 	ip_hdr_fill(ip, d, ulen);
 	udp_hdr_fill(uh, d, ulen);
-	if (nif->csum_offload) {
-		m->l2_len = L2_LEN;
-		m->l3_len = L3_LEN;
-		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+	m->l2_len = L2_LEN;
+	m->l3_len = L3_LEN;
+	m->ol_flags |= RTE_MBUF_F_TX_IPV4;
+	if (nif->ip_csum_offload)
+		m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+	else
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	if (nif->udp_csum_offload) {
+		m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
 		uh->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
 		uh->dgram_cksum = rte_ipv4_udptcp_cksum(ip, uh);    /* 0 goes out as 0xffff */
 	}
 	pkts[0] = m;

@@ -191,7 +191,12 @@ ssize_t sp_iter_copy(struct sp_iov_iter *it, void *dst, size_t n);
 ssize_t sp_iter_copy_to(struct sp_iov_iter *it, const void *src, size_t n);
 
 /* x86-64 access_ok(): the kernel's EFAULT for pointers outside user space, before any copy. */
-bool sp_access_ok(const void *p, size_t len);
+static inline bool sp_access_ok(const void *p, size_t len)
+{
+	const uintptr_t limit = (1ul << 47) - 4096;     /* TASK_SIZE_MAX, 4-level paging */
+
+	return len <= limit && (uintptr_t)p <= limit - len;
+}
 
 /* sp_poll without the public header's return semantics: runs every active family's progress. */
 int sp_progress(void);

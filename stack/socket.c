@@ -59,13 +59,6 @@ static int net_core(const char *name, int dflt)
 	return sysctl_int(path, dflt);
 }
 
-bool sp_access_ok(const void *p, size_t len)
-{
-	const uintptr_t limit = (1ul << 47) - 4096;     /* x86-64 TASK_SIZE_MAX, 4-level paging */
-
-	return len <= limit && (uintptr_t)p <= limit - len;
-}
-
 uint64_t sp_now_ns(void)
 {
 	struct timespec ts;
