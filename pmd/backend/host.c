@@ -49,6 +49,10 @@ static void conn_free(struct host *h, struct conn *c, const char *how)
 {
 	struct conn_record *r;
 
+	if (c->is_ctl) {
+		h->nctl--;
+		goto unlink;
+	}
 	/* The newest HOST_HISTORY closed connections stay visible to "stats". */
 	if (h->history_len == HOST_HISTORY) {
 		memmove(&h->history[0], &h->history[1], sizeof(h->history[0]) * (HOST_HISTORY - 1));
@@ -64,13 +68,13 @@ static void conn_free(struct host *h, struct conn *c, const char *how)
 	r->credit_violations = c->credit_violations;
 	r->crc = c->crc;
 	snprintf(r->how, sizeof(r->how), "%s", how);
-
+	h->n.conns_closed++;
+unlink:
 	LIST_REMOVE(c, hash);
 	TAILQ_REMOVE(&h->conns, c, all);
 	if (c->on_dirty)
 		TAILQ_REMOVE(&h->dirty, c, dirty);
 	h->nconns--;
-	h->n.conns_closed++;
 	free(c->echo_buf);
 	free(c);
 }
@@ -142,7 +146,9 @@ static int echo_reserve(struct conn *c, uint32_t cap)
 	return 0;
 }
 
-static struct conn *conn_new(struct host *h, const struct vsock_hdr *hdr)
+#define CTL_OUT_CAP (256u * 1024)
+
+static struct conn *conn_new(struct host *h, const struct vsock_hdr *hdr, bool ctl)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -156,20 +162,22 @@ static struct conn *conn_new(struct host *h, const struct vsock_hdr *hdr)
 	c->crc = ~0u;
 	/* Nothing is allowed before our RESPONSE tells the driver our buffer. */
 	c->credit_end = 0;
-	if (h->cfg.mode == HOST_ECHO && echo_reserve(c, h->cfg.buf_alloc) < 0) {
+	c->is_ctl = ctl;
+	if ((ctl || h->cfg.mode == HOST_ECHO) && echo_reserve(c, ctl ? CTL_OUT_CAP : h->cfg.buf_alloc) < 0) {
 		free(c);
 		return NULL;
 	}
 	LIST_INSERT_HEAD(&h->buckets[conn_bucket(c->peer_cid, c->peer_port, c->local_port)], c, hash);
 	TAILQ_INSERT_TAIL(&h->conns, c, all);
 	h->nconns++;
+	h->nctl += ctl;
 	return c;
 }
 
 /* Our buffer shrank or grew: the echo FIFO must hold what the driver may send. */
 int host_conn_set_buf_alloc(struct host *h, struct conn *c, uint32_t buf_alloc)
 {
-	if (h->cfg.mode == HOST_ECHO && echo_reserve(c, buf_alloc) < 0)
+	if (h->cfg.mode == HOST_ECHO && !c->is_ctl && echo_reserve(c, buf_alloc) < 0)
 		return -1;
 	c->cr.buf_alloc = buf_alloc;
 	/* Linux announces a new buffer size with a CREDIT_UPDATE at once. */
@@ -251,6 +259,88 @@ static void conn_rx_payload(struct host *h, struct conn *c, const struct vb_chai
 	}
 }
 
+/* Queues bytes for the driver on a control connection; a reply that does not fit is replaced. */
+static void ctl_out(struct host *h, struct conn *c, const char *s, size_t n)
+{
+	static const char too_big[] = "err reply does not fit the connection's buffer\n";
+
+	if (c->echo_len + n > c->echo_cap) {
+		s = too_big;
+		n = sizeof(too_big) - 1;
+		if (c->echo_len + n > c->echo_cap)
+			return;
+	}
+	for (size_t k = 0; k < n; k++)
+		c->echo_buf[(c->echo_head + c->echo_len + k) % c->echo_cap] = (uint8_t)s[k];
+	c->echo_len += (uint32_t)n;
+	host_conn_mark(h, c, 0);
+}
+
+static void ctl_run(struct host *h, struct conn *c)
+{
+	char *out = NULL, reply[512];
+	size_t len = 0;
+	FILE *f;
+
+	c->line[c->line_len] = '\0';
+	if (c->line_len && c->line[c->line_len - 1] == '\r')
+		c->line[c->line_len - 1] = '\0';
+	if (c->line_len == sizeof(c->line) - 1) {
+		ctl_out(h, c, "err line too long\n", 18);
+		return;
+	}
+	f = open_memstream(&out, &len);
+	if (!f)
+		return;
+	if (h->ctl_fn) {
+		h->ctl_fn(h->ctl_arg, c->line, f);
+	} else if (!strcmp(c->line, "stats")) {
+		fputc('{', f);
+		host_stats_fields(h, f);
+		fputc('}', f);
+	} else {
+		host_ctl(h, c->line, reply, sizeof(reply));
+		fputs(reply, f);
+	}
+	fputc('\n', f);
+	fclose(f);
+	ctl_out(h, c, out, len);
+	free(out);
+}
+
+/* A control connection: its payload is command lines, read at once. */
+static void conn_rx_ctl(struct host *h, struct conn *c, const struct vb_chain *ch, uint32_t len)
+{
+	uint32_t off = sizeof(struct vsock_hdr), total = len;
+
+	for (uint16_t i = 0; i < ch->nseg && len; i++) {
+		const struct vb_seg *s = &ch->seg[i];
+		uint32_t n;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		n = s->len - off < len ? s->len - off : len;
+		for (uint32_t k = 0; k < n; k++) {
+			char ch_ = (char)s->base[off + k];
+
+			if (ch_ == '\n') {
+				ctl_run(h, c);
+				c->line_len = 0;
+			} else if (c->line_len < sizeof(c->line) - 1) {
+				c->line[c->line_len++] = ch_;
+			}
+		}
+		off = 0;
+		len -= n;
+	}
+	c->rx_cnt += total;
+	c->cr.rx_bytes += total;
+	c->rx_total += total;
+	host_conn_consume(h, c, total);
+}
+
 static void conn_rx_rw(struct host *h, struct conn *c, const struct vsock_hdr *hdr,
 		       const struct vb_chain *ch)
 {
@@ -259,7 +349,7 @@ static void conn_rx_rw(struct host *h, struct conn *c, const struct vsock_hdr *h
 	if (!len)
 		return;
 	if ((int32_t)(c->rx_cnt + len - c->credit_end) > 0 ||
-	    (c->echo_buf && c->echo_len + len > c->echo_cap)) {
+	    (!c->is_ctl && c->echo_buf && c->echo_len + len > c->echo_cap)) {
 		/* The driver sent past the credit we gave it: counted, and dropped as the kernel drops it. */
 		c->credit_violations++;
 		h->n.credit_violations++;
@@ -267,6 +357,10 @@ static void conn_rx_rw(struct host *h, struct conn *c, const struct vsock_hdr *h
 	}
 	if (c->peer_shutdown & VSOCK_SHUTDOWN_SEND) {
 		h->n.proto_errors++;
+		return;
+	}
+	if (c->is_ctl) {
+		conn_rx_ctl(h, c, ch, len);
 		return;
 	}
 	conn_rx_payload(h, c, ch, len);
@@ -321,13 +415,17 @@ void host_recv(struct host *h, const struct vsock_hdr *hdr, const struct vb_chai
 			orphan_rst(h, hdr);
 			return;
 		}
-		if (h->refuse || !port_listens(h, hdr->dst_port) || h->nconns >= h->cfg.max_conns ||
-		    !(c = conn_new(h, hdr))) {
+		bool ctl = h->cfg.ctl_port && hdr->dst_port == h->cfg.ctl_port;
+
+		/* The control port listens whatever the scripted peer refuses. */
+		if ((!ctl && (h->refuse || !port_listens(h, hdr->dst_port))) ||
+		    h->nconns >= h->cfg.max_conns || !(c = conn_new(h, hdr, ctl))) {
 			h->n.conns_refused++;
 			orphan_rst(h, hdr);
 			return;
 		}
-		h->n.conns_accepted++;
+		if (!ctl)
+			h->n.conns_accepted++;
 		vsock_credit_update_from(&c->cr, hdr);
 		host_conn_mark(h, c, CONN_TX_RESPONSE);
 		return;
@@ -410,7 +508,7 @@ static uint32_t echo_ready(const struct conn *c, const struct host *h)
 {
 	uint32_t n = c->echo_len, free_ = vsock_peer_free(&c->cr);
 
-	if (!h->reading || c->state != CONN_ESTABLISHED || (c->local_shutdown & VSOCK_SHUTDOWN_SEND))
+	if ((!h->reading && !c->is_ctl) || c->state != CONN_ESTABLISHED || (c->local_shutdown & VSOCK_SHUTDOWN_SEND))
 		return 0;
 	return n < free_ ? n : free_;
 }
@@ -474,6 +572,8 @@ static int conn_output_one(struct host *h, struct conn *c, const struct host_tx_
 		c->echo_len -= len;
 		c->cr.tx_cnt += len;
 		c->tx_total += len;
+		if (c->is_ctl)
+			break;
 		h->n.tx_bytes += len;
 		/* Echoing is this peer's way of reading. */
 		c->cr.rx_bytes -= len;

@@ -30,7 +30,11 @@ struct host_cfg {
 	uint32_t max_conns;
 	bool verify;            /* payload must follow vb_pattern_byte() */
 	uint32_t close_timeout_ms; /* after our SHUTDOWN on close, RST if the peer stays */
+	uint32_t ctl_port;      /* 0: off; else a vsock port taking control lines from the guest */
 };
+
+/* Runs one control line, writing the reply (no newline) to reply. */
+typedef void (*host_ctl_fn)(void *arg, const char *line, FILE *reply);
 
 /* Payload pattern of --verify: byte i of a stream. */
 static inline uint8_t vb_pattern_byte(uint64_t i)
@@ -56,6 +60,9 @@ struct conn {
 	uint32_t peer_port;       /* the guest's port */
 	uint32_t local_port;      /* ours, the guest's dst_port */
 	enum conn_state state;
+	bool is_ctl;              /* a control connection: lines in, replies out */
+	uint32_t line_len;
+	char line[256];
 	uint32_t peer_shutdown;   /* SHUTDOWN flags the driver sent */
 	uint32_t local_shutdown;  /* SHUTDOWN flags we sent */
 	uint32_t shutdown_pending;/* flags still to send */
@@ -74,7 +81,7 @@ struct conn {
 	uint64_t credit_violations;
 	uint64_t to_read;         /* "read N" budget while reading is stopped */
 
-	/* echo: bytes received, not yet sent back */
+	/* echo: bytes received, not yet sent back (control: replies not yet sent) */
 	uint8_t *echo_buf;
 	uint32_t echo_cap, echo_head, echo_len;
 };
@@ -107,7 +114,10 @@ struct host {
 	struct host_cfg cfg;
 	bool refuse;              /* answer REQUEST with RST */
 	bool reading;             /* consume what arrives (false after "stop-reading") */
-	uint32_t nconns;
+	uint32_t nconns;          /* control connections included */
+	uint32_t nctl;
+	host_ctl_fn ctl_fn;       /* what a control connection's lines run; host_ctl when NULL */
+	void *ctl_arg;
 	LIST_HEAD(, conn) buckets[HOST_HASH_BUCKETS];
 	TAILQ_HEAD(, conn) conns;
 	TAILQ_HEAD(, conn) dirty;

@@ -49,7 +49,8 @@ static int take_port(int *argc, char **argv, int64_t *port)
 
 static bool match(const struct conn *c, int64_t port)
 {
-	return port < 0 || c->local_port == (uint32_t)port;
+	/* Commands are for the scripted connections, never the one that carries them. */
+	return !c->is_ctl && (port < 0 || c->local_port == (uint32_t)port);
 }
 
 static void consume_now(struct host *h, struct conn *c, uint64_t n)
@@ -94,6 +95,8 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 	} else if (!strcmp(argv[0], "resume") && argc == 1) {
 		h->reading = true;
 		TAILQ_FOREACH(c, &h->conns, all) {
+			if (c->is_ctl)
+				continue;
 			c->to_read = 0;
 			if (c->echo_buf)
 				host_conn_mark(h, c, 0);
@@ -191,7 +194,7 @@ void host_stats_fields(const struct host *h, FILE *f)
 	fprintf(f, "\"rx_pkts\":%" PRIu64 ",\"tx_pkts\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
 		",\"tx_bytes\":%" PRIu64 ",", n->rx_pkts, n->tx_pkts, n->rx_bytes, n->tx_bytes);
 	fprintf(f, "\"conns_open\":%u,\"conns_accepted\":%" PRIu64 ",\"conns_refused\":%" PRIu64
-		",\"conns_closed\":%" PRIu64 ",", h->nconns, n->conns_accepted, n->conns_refused,
+		",\"conns_closed\":%" PRIu64 ",", h->nconns - h->nctl, n->conns_accepted, n->conns_refused,
 		n->conns_closed);
 	fprintf(f, "\"credit_violations\":%" PRIu64 ",\"verify_errors\":%" PRIu64
 		",\"bad_src_cid\":%" PRIu64 ",\"bad_dst_cid\":%" PRIu64 ",\"proto_errors\":%" PRIu64
@@ -205,6 +208,8 @@ void host_stats_fields(const struct host *h, FILE *f)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", vb_pkt_fault_name(i), n->bad_hdr[i]);
 	fprintf(f, "},\"conns\":[");
 	TAILQ_FOREACH(c, &h->conns, all) {
+		if (c->is_ctl)
+			continue;
 		fprintf(f, "%s{\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
 			"\"state\":\"%s\",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
 			",\"unread\":%u,\"crc32c\":\"0x%08x\",\"buf_alloc\":%u,\"fwd_cnt\":%u,"

@@ -255,6 +255,7 @@ static void usage(FILE *f)
 		"  --verify            payload must be the pattern byte(i) = i^(i>>8)^(i>>16)^(i>>24)\n"
 		"  --expect-bytes N    exit 5 unless exactly N payload bytes were received in all\n"
 		"  --max-conns N       connections at once (default 1024)\n"
+		"  --ctl-port N        the guest may send control lines to CID 2 port N (replies come back)\n"
 		"  --close-timeout MS  RST a peer that lingers after our close (default 8000)\n"
 		"  --poll              busy-poll, never sleep (benchmarks)\n"
 		"  --no-event-idx, --no-indirect, --no-in-order   withhold a feature\n"
@@ -292,6 +293,7 @@ int main(int argc, char **argv)
 		{ "verify", no_argument, NULL, 'v' },
 		{ "max-conns", required_argument, NULL, 'M' },
 		{ "close-timeout", required_argument, NULL, 't' },
+		{ "ctl-port", required_argument, NULL, 'T' },
 		{ "poll", no_argument, NULL, 'P' },
 		{ "no-event-idx", no_argument, NULL, 'E' },
 		{ "no-indirect", no_argument, NULL, 'I' },
@@ -342,6 +344,7 @@ int main(int argc, char **argv)
 		case 'v': hc.verify = true; break;
 		case 'x': if (!num_arg(optarg, UINT64_MAX - 1, &v)) return 1; expect_bytes = (int64_t)v; break;
 		case 'M': if (!num_arg(optarg, 1 << 20, &v) || !v) return 1; hc.max_conns = (uint32_t)v; break;
+		case 'T': if (!num_arg(optarg, UINT32_MAX, &v) || !v) return 1; hc.ctl_port = (uint32_t)v; break;
 		case 't': if (!num_arg(optarg, 3600000, &v)) return 1; hc.close_timeout_ms = (uint32_t)v; break;
 		case 'P': b.busy_poll = true; break;
 		case 'E': dopts.no_event_idx = true; break;
@@ -380,6 +383,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	host_init(&b.host, &hc);
+	b.host.ctl_fn = ctl_line;
+	b.host.ctl_arg = &b;
 	b.ctl.lfd = -1;
 	b.started_ms = now_ms();
 	b.host.now_ms = b.started_ms;

@@ -296,8 +296,14 @@ int vb_dev_start(struct vb_dev *d, const struct vb_dev_opts *opts)
 	mode_t old_mask;
 	int r;
 
+	pthread_mutexattr_t ma;
+
 	memset(d, 0, sizeof(*d));
-	pthread_mutex_init(&d->lock, NULL);
+	/* Recursive: "stats" from a guest's control connection runs inside a poll pass. */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&d->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	d->vid = -1;
 	d->layout_ok = true;
 	d->opts = *opts;

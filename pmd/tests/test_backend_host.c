@@ -64,9 +64,9 @@ static void teardown(void)
 	host_fini(&h);
 }
 
-static void send_pkt(uint16_t op, uint32_t len, uint32_t flags, const uint8_t *payload)
+static void send_pkt_to(uint32_t port, uint16_t op, uint32_t len, uint32_t flags, const uint8_t *payload)
 {
-	struct vsock_hdr hd = { .src_cid = GUEST, .dst_cid = 2, .src_port = GPORT, .dst_port = PORT,
+	struct vsock_hdr hd = { .src_cid = GUEST, .dst_cid = 2, .src_port = GPORT, .dst_port = port,
 				.len = len, .type = VSOCK_TYPE_STREAM, .op = op, .flags = flags,
 				.buf_alloc = 65536, .fwd_cnt = 0 };
 	struct vb_chain c = { .nseg = 1, .len = 44 + len };
@@ -76,6 +76,11 @@ static void send_pkt(uint16_t op, uint32_t len, uint32_t flags, const uint8_t *p
 		memcpy(inbuf + 44, payload, len);
 	c.seg[0] = (struct vb_seg){ inbuf, 44 + len };
 	host_recv(&h, &hd, &c);
+}
+
+static void send_pkt(uint16_t op, uint32_t len, uint32_t flags, const uint8_t *payload)
+{
+	send_pkt_to(PORT, op, len, flags, payload);
 }
 
 static unsigned int flush(void)
@@ -337,4 +342,30 @@ Test(backend_host, ctl_rejects_nonsense)
 	cr_assert(!strncmp(reply, "err", 3));
 	host_ctl(&h, "rst port x", reply, sizeof(reply));
 	cr_assert(!strncmp(reply, "err", 3));
+}
+
+Test(backend_host, control_lines_over_a_vsock_port)
+{
+	const char *cmds = "refuse on\nstats\n";
+	char got[8192] = { 0 };
+	size_t n = 0;
+
+	h.cfg.ctl_port = 9999;
+	send_pkt_to(9999, VSOCK_OP_REQUEST, 0, 0, NULL);
+	cr_assert_eq(flush(), 1);
+	cr_assert_eq(out[0].op, VSOCK_OP_RESPONSE);
+	send_pkt_to(9999, VSOCK_OP_RW, (uint32_t)strlen(cmds), 0, (const uint8_t *)cmds);
+	cr_assert(h.refuse, "the line ran");
+	flush();
+	for (unsigned int i = 1; i < nout; i++) {
+		cr_assert_eq(out[i].op, VSOCK_OP_RW);
+		memcpy(got + n, rxmem[i] + 44, out[i].len);
+		n += out[i].len;
+	}
+	cr_assert(!strncmp(got, "ok\n{", 4), "reply: %s", got);
+	cr_assert(strstr(got, "\"conns_open\":0"), "the control connection is not a scripted one: %s", got);
+	/* refuse does not apply to the control port itself, but to the rest */
+	send_pkt(VSOCK_OP_REQUEST, 0, 0, NULL);
+	flush();
+	cr_assert_eq(out[nout - 1].op, VSOCK_OP_RST);
 }

@@ -4,15 +4,15 @@
  * virtio-vsock driver), against sp-vhost-vsock behind vhost-user-vsock-pci.
  * Never run it on the development machine: its vsock leads elsewhere.
  *
- *   guest-client PORT BYTES REFUSED_PORT
+ *   guest-client PORT BYTES REFUSED_PORT CTL_PORT
  *
  * 1. connects to CID 2:PORT, sends BYTES of the backend's --verify pattern,
  *    prints the CRC32C of the stream (Castagnoli, seed ~0, no final xor, as
  *    the backend's stats), closes;
  * 2. connects to CID 2:REFUSED_PORT, where nobody listens: expects ECONNRESET;
- * 3. connects to CID 2:PORT again and sends until the host shuts down its
- *    receive side (the host script does that over the control socket):
- *    expects EPIPE.
+ * 3. connects to CID 2:PORT again, asks the backend over its vsock control
+ *    port (--ctl-port CTL_PORT) to "shutdown rcv port PORT", and sends until
+ *    that arrives: expects EPIPE.
  * Prints "guest: ..." lines and "guest: PASS" or "guest: FAIL ...".
  */
 #include <errno.h>
@@ -81,13 +81,17 @@ int main(int argc, char **argv)
 {
 	static uint8_t buf[64 * 1024];
 	unsigned long long total, off = 0;
-	unsigned int port, refused;
+	unsigned int port, refused, ctl_port;
+	char reply[256];
+	ssize_t r;
+	int cfd;
 	uint32_t crc = ~0u;
 	double t0, dt;
 	int fd;
 
-	if (argc != 4)
-		return fprintf(stderr, "usage: guest-client PORT BYTES REFUSED_PORT\n"), 2;
+	if (argc != 5)
+		return fprintf(stderr, "usage: guest-client PORT BYTES REFUSED_PORT CTL_PORT\n"), 2;
+	ctl_port = (unsigned int)strtoul(argv[4], NULL, 0);
 	port = (unsigned int)strtoul(argv[1], NULL, 0);
 	total = strtoull(argv[2], NULL, 0);
 	refused = (unsigned int)strtoul(argv[3], NULL, 0);
@@ -130,8 +134,22 @@ int main(int argc, char **argv)
 	fd = vsock_connect(port);
 	if (fd < 0)
 		return fail("second connect");
-	printf("guest: waiting for the host to shut down its receive side\n");
-	fflush(stdout);
+	cfd = vsock_connect(ctl_port);
+	if (cfd < 0)
+		return fail("connect to the control port");
+	snprintf(reply, sizeof(reply), "shutdown rcv port %u\n", port);
+	if (send(cfd, reply, strlen(reply), MSG_NOSIGNAL) != (ssize_t)strlen(reply))
+		return fail("control send");
+	r = recv(cfd, reply, sizeof(reply) - 1, 0);
+	if (r <= 0)
+		return fail("control reply");
+	reply[r] = '\0';
+	printf("guest: control port: shutdown rcv port %u -> %s", port, reply);
+	if (strcmp(reply, "ok 1\n")) {
+		printf("guest: FAIL unexpected control reply\n");
+		return 1;
+	}
+	close(cfd);
 	t0 = now_s();
 	/* Still the pattern, from offset 0 of this stream: the backend verifies every connection. */
 	for (uint64_t x = 0;; x++) {

@@ -7,7 +7,8 @@
 #
 # The guest connects to CID 2 and sends BYTES in the --verify pattern (the backend checks every
 # byte and the CRC32C the guest computed), gets ECONNRESET from a port nobody listens on, and
-# EPIPE once this script has the backend shut down its receive side over the control socket.
+# EPIPE once it has asked the backend, over the backend's vsock control port, to shut down its
+# receive side. At the end this script reads the backend's stats through sp-vhost-ctl.
 # Exit 0 pass, 1 fail, 77 skipped (no QEMU, compiler for a static binary, or kernel package).
 # The kernel is downloaded once into $SP_CACHE_DIR (default <repo>/.cache/backend-guest).
 set -uo pipefail
@@ -19,11 +20,10 @@ tmo=${SP_VM_TIMEOUT:-300}
 cache=${SP_CACHE_DIR:-$repo/.cache/backend-guest}
 port=1234
 refused_port=999
+ctl_port=1235
 work=$(mktemp -d "${TMPDIR:-/tmp}/sp-backend-vm.XXXXXX")
 backend_pid=
-watch_pid=
 cleanup() {
-	[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
 	[ -n "$backend_pid" ] && kill "$backend_pid" 2>/dev/null && wait "$backend_pid" 2>/dev/null
 	rm -rf "$work"
 }
@@ -83,37 +83,22 @@ cp "$here/init" "$root/init" && chmod 755 "$root/init"
 # The host: CID 2, only $port listens, every byte checked against the pattern.
 sock=$work/vsock.sock
 SP_CPU=${SP_BACKEND_CPU:-1} timeout $((tmo + 30)) "$backend" --socket "$sock" --cid 3 \
-	--port "$port" --verify >"$work/backend.json" 2>"$work/backend.log" &
+	--port "$port" --ctl-port "$ctl_port" --verify >"$work/backend.json" 2>"$work/backend.log" &
 backend_pid=$!
 for _ in $(seq 100); do [ -S "$sock.ctl" ] && [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$work/backend.log"; die "backend did not listen on $sock"; }
-
-# Once the guest's second connection is up, shut down the host's receive side.
-(
-	while sleep 0.2; do
-		s=$("$ctl" "$sock.ctl" stats 2>/dev/null) || continue
-		acc=$(echo "$s" | grep -o '"conns_accepted":[0-9]*' | cut -d: -f2)
-		open=$(echo "$s" | grep -o '"conns_open":[0-9]*' | cut -d: -f2)
-		if [ "${acc:-0}" -ge 2 ] && [ "${open:-0}" -ge 1 ]; then
-			"$ctl" "$sock.ctl" "shutdown rcv port $port" >"$work/ctl.log"
-			break
-		fi
-	done
-) &
-watch_pid=$!
 
 t0=$(date +%s.%N)
 timeout "$tmo" qemu-system-x86_64 -nodefaults -nographic -no-reboot -serial stdio \
 	-m 256M -object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
 	-kernel "$kdir/vmlinuz" -initrd "$work/initrd" \
-	-append "console=ttyS0 quiet panic=-1 sp_args=$port,$bytes,$refused_port" \
+	-append "console=ttyS0 quiet panic=-1 sp_args=$port,$bytes,$refused_port,$ctl_port" \
 	-chardev socket,id=vsock0,path="$sock" \
 	-device vhost-user-vsock-pci,chardev=vsock0 \
 	</dev/null >"$work/serial.log" 2>&1
 qrc=$?
 t1=$(date +%s.%N)
-kill "$watch_pid" 2>/dev/null
-watch_pid=
+"$ctl" "$sock.ctl" stats >"$work/ctl.json" || die "sp-vhost-ctl stats failed"
 kill -INT "$backend_pid" 2>/dev/null
 wait "$backend_pid"
 brc=$?
@@ -136,4 +121,5 @@ echo "$first" | grep -q "\"crc32c\":\"$guest_crc\"" || die "checksum differs: gu
 echo "$json" | grep -q '"credit_violations":0,' || die "credit violations"
 echo "$json" | grep -q '"verify_errors":0,' || die "payload errors"
 echo "$json" | grep -q '"config_reads":[1-9]' || die "QEMU never read the CID through GET_CONFIG"
+grep -q "\"rx_bytes\":$bytes," "$work/ctl.json" || die "sp-vhost-ctl stats disagree: $(cat "$work/ctl.json")"
 echo "backend-vm: PASS $bytes bytes, crc32c $guest_crc, ECONNRESET and EPIPE seen in the guest"
