@@ -125,6 +125,9 @@ static int vu_send(struct vhost_user *vu, struct vhost_user_msg *m, const int *f
 		r = sendmsg(vu->sock, &mh, MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);
 	if (r != (ssize_t)iov.iov_len) {
+		if (vu->alive)
+			fprintf(stderr, "vhost-user %s: cannot send request %u: %s\n", vu->t.name, m->request,
+				r < 0 ? strerror(errno) : "short write");
 		vu->alive = false;
 		return -1;
 	}
@@ -144,7 +147,8 @@ static int vu_recv(struct vhost_user *vu, uint32_t req, struct vhost_user_msg *m
 	if (m->request != req || !(m->flags & VHOST_USER_REPLY) || m->size > sizeof(m->payload)) {
 		fprintf(stderr, "vhost-user %s: bad reply to request %u (request %u, flags %#x, size %u)\n",
 			vu->t.name, req, m->request, m->flags, m->size);
-		goto dead;
+		vu->alive = false;
+		return -1;
 	}
 	if (m->size) {
 		do
@@ -197,8 +201,11 @@ static int vu_get_u64(struct vhost_user *vu, uint32_t req, uint64_t *v)
 
 	if (!vu->alive || vu_send(vu, &m, NULL, 0) < 0 || vu_recv(vu, req, &m) < 0)
 		return -1;
-	if (m.size != sizeof(uint64_t))
+	if (m.size != sizeof(uint64_t)) {
+		fprintf(stderr, "vhost-user %s: reply to request %u has %u bytes, not 8\n", vu->t.name, req, m.size);
+		vu->alive = false;
 		return -1;
+	}
 	*v = m.payload.u64;
 	return 0;
 }
@@ -466,17 +473,15 @@ struct virtio_transport *vhost_user_transport_open(const char *path, unsigned in
 	vu->alive = true;
 	if (vu_set_u64(vu, VHOST_USER_SET_OWNER, 0) < 0 ||
 	    vu_get_u64(vu, VHOST_USER_GET_FEATURES, &vu->features) < 0)
-		goto fail_msg;
+		goto fail;
 	if (vu->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)) {
 		if (vu_get_u64(vu, VHOST_USER_GET_PROTOCOL_FEATURES, &proto) < 0 ||
 		    vu_set_u64(vu, VHOST_USER_SET_PROTOCOL_FEATURES, proto & want_proto) < 0)
-			goto fail_msg;
+			goto fail;
 		vu->protocol_features = proto & want_proto;
 	}
 	return &vu->t;
-fail_msg:
-	fprintf(stderr, "vhost-user %s: handshake failed\n", path);
-fail:
+fail: /* every failure above said why in one line */
 	vu_close(&vu->t);
 	return NULL;
 }
