@@ -87,8 +87,13 @@ static void rx_refill(struct sp_vsock_dev *d)
 	uint16_t want, i;
 
 	while ((want = RTE_MIN(vq->num_free, FREE_BATCH)) > 0) {
-		if (rte_pktmbuf_alloc_bulk(d->pool, m, want) != 0)
-			break;
+		/* a nearly empty pool still gives what it has, one by one */
+		if (rte_pktmbuf_alloc_bulk(d->pool, m, want) != 0) {
+			want = 1;
+			m[0] = rte_pktmbuf_alloc(d->pool);
+			if (!m[0])
+				break;
+		}
 		for (i = 0; i < want; i++) {
 			int head = vq_chain_alloc(vq, 1);
 			uint32_t room = rte_pktmbuf_tailroom(m[i]);

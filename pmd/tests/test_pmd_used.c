@@ -5,6 +5,7 @@
  * driver must refuse and count the bad ones, never follow them. The fake is
  * also a second transport behind the ops table, as vfio-pci will be.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -285,4 +286,30 @@ Test(pmd_cfg, bad_devargs_refused, .timeout = 60)
 	cr_assert_null(sp_vsock_dev_create_on("v3", &fk.t, "cid=1"));
 	cr_assert_null(sp_vsock_dev_create("v4", "cid=3"), "no path=");
 	rte_eal_cleanup();
+}
+
+Test(pmd_used, rx_ring_refilled_as_the_pool_allows)
+{
+	struct rte_mempool *mp = sp_vsock_dev_pool(dev);
+	unsigned int held_n = rte_mempool_avail_count(mp) - 3, i;
+	struct rte_mbuf **held = calloc(held_n, sizeof(*held)), *pkts[16];
+	struct vsock_hdr h = rw_hdr(0);
+
+	h.op = VSOCK_OP_CREDIT_UPDATE;
+	/* the application holds all but 3 mbufs of the pool */
+	for (i = 0; i < held_n; i++)
+		cr_assert_not_null(held[i] = rte_pktmbuf_alloc(mp));
+	for (i = 0; i < 10; i++) {
+		int head = dev_take(RXQ);
+
+		dev_used(RXQ, head, dev_fill_rx(head, &h, 0));
+	}
+	cr_assert_eq(sp_vsock_rx_burst(dev, pkts, 16), 10);
+	cr_assert_eq(fk.vq[RXQ]->num_free, 7, "3 buffers came back from a pool with 3 left");
+	rte_pktmbuf_free_bulk(pkts, 10);
+	rte_pktmbuf_free_bulk(held, held_n);
+	free(held);
+	/* the next poll fills the ring again */
+	cr_assert_eq(sp_vsock_rx_burst(dev, pkts, 16), 0);
+	cr_assert_eq(fk.vq[RXQ]->num_free, 0);
 }
