@@ -81,9 +81,11 @@ struct sink_stats {
 
 static volatile sig_atomic_t stop_signal;
 
+/* The first signal stops the run cleanly; a second one ends the process. */
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+	signal(sig, SIG_DFL);
 }
 
 static void usage(FILE *f)
@@ -283,6 +285,11 @@ int main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &o) < 0)
 		return 2;
+	if (strpbrk(o.socket, "\"\\,\n")) {
+		fprintf(stderr, "sink: socket name %s has characters vdev args or JSON cannot carry\n",
+			o.socket);
+		return 2;
+	}
 	if (strchr(o.socket, '/')) {
 		if (snprintf(path, sizeof(path), "%s", o.socket) >= (int)sizeof(path)) {
 			fprintf(stderr, "sink: socket path %s is too long\n", o.socket);

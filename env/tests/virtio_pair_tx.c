@@ -13,7 +13,8 @@
  *   --size BYTES   frame length without FCS (default 64, at least 58)
  *   --clock C      tx_stamp unit: tsc (default), ns, none (stamp 0)
  *   --cpu N        CPU to run on (default $SP_CPU, else 0)
- *   --wait SEC     how long to wait for the link to come up (default 10)
+ *   --wait SEC     how long to wait for the link to come up, and for a full
+ *                  ring to drain before giving up (default 10)
  *   --linger SEC   after the last frame, wait up to SEC for the sink to close
  *                  the connection (default 10): frames still in the ring when
  *                  the frontend leaves are never dequeued.
@@ -34,6 +35,7 @@
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
+#include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
@@ -56,9 +58,11 @@ struct tx_opts {
 
 static volatile sig_atomic_t stop_signal;
 
+/* The first signal stops the run cleanly; a second one ends the process. */
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+	signal(sig, SIG_DFL);
 }
 
 static void usage(FILE *f)
@@ -171,17 +175,48 @@ static int port_setup(uint16_t port, struct rte_mempool *pool)
 	return ret;
 }
 
+/*
+ * Puts n frames into the ring, retrying while it is full; gives up when the
+ * peer has taken nothing for stall_tsc cycles (it stopped polling or went away).
+ */
+static unsigned int tx_until_stalled(uint16_t port, struct rte_mbuf **pkts, unsigned int n,
+				     uint64_t stall_tsc)
+{
+	unsigned int sent = 0, spins = 0;
+	uint64_t since = 0;
+	uint16_t k;
+
+	while (sent < n && !stop_signal) {
+		k = rte_eth_tx_burst(port, 0, pkts + sent, (uint16_t)(n - sent));
+		sent += k;
+		if (k) {
+			since = 0;
+			spins = 0;
+		} else if (++spins % 1024 == 0) {
+			if (!since)
+				since = rte_rdtsc();
+			else if (rte_rdtsc() - since > stall_tsc) {
+				fprintf(stderr, "tx: the ring stayed full for %.0f s: the sink stopped taking frames\n",
+					(double)stall_tsc / (double)rte_get_tsc_hz());
+				stop_signal = SIGALRM;
+			}
+		}
+	}
+	return sent;
+}
+
 /* Sends seq 0..count-1; returns how many went into the ring. */
 static uint64_t send_all(uint16_t port, struct rte_mempool *pool, const struct tx_opts *o,
 			 uint64_t *bytes)
 {
 	uint8_t hdr[SP_PROBE_OFF];
 	struct rte_mbuf *pkts[MAX_BURST];
-	uint64_t seq = 0, stamp;
+	uint64_t seq = 0, stamp, stall_tsc;
 	unsigned int i, n, sent;
 	uint8_t *p;
 
 	build_headers(hdr, port, o->size);
+	stall_tsc = (uint64_t)(o->wait_s * (double)rte_get_tsc_hz());
 	while (seq < o->count && !stop_signal) {
 		n = (unsigned int)RTE_MIN((uint64_t)o->burst, o->count - seq);
 		/* The ring holds at most queue_size mbufs, far fewer than the pool. */
@@ -197,8 +232,7 @@ static uint64_t send_all(uint16_t port, struct rte_mempool *pool, const struct t
 			pkts[i]->data_len = (uint16_t)o->size;
 			pkts[i]->pkt_len = o->size;
 		}
-		for (sent = 0; sent < n && !stop_signal;)
-			sent += rte_eth_tx_burst(port, 0, pkts + sent, (uint16_t)(n - sent));
+		sent = tx_until_stalled(port, pkts, n, stall_tsc);
 		if (sent < n)
 			rte_pktmbuf_free_bulk(pkts + sent, n - sent);
 		seq += sent;
@@ -261,10 +295,16 @@ int main(int argc, char **argv)
 	       closed ? "true" : "false");
 	fflush(stdout);
 
-	rte_eth_dev_stop(port);
-	rte_eth_dev_close(port);
-	rte_mempool_free(pool);
-	sp_env_fini();
+	/* Stopping the device asks the backend for the ring state and blocks on its
+	 * reply: a stalled backend would hang us, so leave that to process exit. */
+	if (stop_signal != SIGALRM) {
+		rte_eth_dev_stop(port);
+		rte_eth_dev_close(port);
+		rte_mempool_free(pool);
+		sp_env_fini();
+	} else {
+		rmdir(rte_eal_get_runtime_dir());
+	}
 	return sent == o.count ? 0 : 1;
 fail:
 	sp_env_fini();
