@@ -466,6 +466,15 @@ static int64_t vv_unsent_bytes(struct vsock_sock *vsk)
 
 /* --- rx --- */
 
+/* rte_pktmbuf_read() copies only when the bytes span segments; else it points into m. */
+static void mbuf_copy(uint8_t *dst, const struct rte_mbuf *m, uint32_t off, uint32_t len)
+{
+	const void *p = rte_pktmbuf_read(m, off, len, dst);
+
+	if (p && p != dst)
+		memcpy(dst, p, len);
+}
+
 /* Appends payload to the socket's receive FIFO (a ring of rx_cap bytes). */
 static int vv_rx_append(struct virtio_vsock_sock *vvs, const struct rte_mbuf *m, uint32_t off, uint32_t len)
 {
@@ -497,9 +506,9 @@ static int vv_rx_append(struct virtio_vsock_sock *vvs, const struct rte_mbuf *m,
 	first = len;
 	if (tail + first > vvs->rx_cap)
 		first = vvs->rx_cap - tail;
-	rte_pktmbuf_read(m, off, first, vvs->rx_buf + tail);
+	mbuf_copy(vvs->rx_buf + tail, m, off, first);
 	if (first < len)
-		rte_pktmbuf_read(m, off + first, len - first, vvs->rx_buf);
+		mbuf_copy(vvs->rx_buf, m, off + first, len - first);
 	vvs->cr.rx_bytes += len;
 	return 0;
 }
