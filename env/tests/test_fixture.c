@@ -321,3 +321,45 @@ Test(sockets, sender_without_sink_is_one_line)
 	cr_expect_eq(lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "env: device net_virtio_user0 did not start:") == err, "stderr: %s", err);
 }
+
+/* A sink that stops polling must not hang the sender: it gives up in one line. */
+Test(sockets, sender_gives_up_on_stalled_sink)
+{
+	char sink_cpu[16], tx_cpu[16];
+	char *sink_argv[] = { getenv("SP_NET_SINK"), "--socket", "stall.sock", "--idle", "20",
+			      "--quiet", "--cpu", sink_cpu, NULL };
+	char *tx_argv[] = { getenv("SP_VIRTIO_TX"), "--socket", "stall.sock", "--count",
+			    "1000000000000", "--wait", "1", "--linger", "1", "--cpu", tx_cpu, NULL };
+	char path[108];
+	struct stat st;
+	double deadline = now_s() + 30, t0;
+	int i, tx_rc;
+
+	cr_assert(sink_argv[0] && tx_argv[0]);
+	pick_cpus(sink_cpu, tx_cpu, sizeof(sink_cpu));
+	for (i = 0; i < 4; i++)
+		snprintf(outs[i], sizeof(outs[i]), "/tmp/sp-fixture-%d.%d", (int)getpid(), i);
+	snprintf(path, sizeof(path), "%s/stall.sock", run_dir);
+	kids[0] = spawn(sink_argv, outs[0], outs[1]);
+	while (lstat(path, &st) < 0 || (st.st_mode & 0777) != 0600) {
+		cr_assert_lt(now_s(), deadline, "sink did not listen: %s", slurp(outs[1]));
+		usleep(20000);
+	}
+	kids[1] = spawn(tx_argv, outs[2], outs[3]);
+	while (!strstr(slurp(outs[3]), "env: ")) {      /* the sender is up and sending */
+		cr_assert_lt(now_s(), deadline, "sender did not start: %s", slurp(outs[3]));
+		usleep(20000);
+	}
+	usleep(200000);
+	kill(kids[0], SIGSTOP);
+	t0 = now_s();
+	tx_rc = reap(&kids[1], t0 + 15);
+	kill(kids[0], SIGCONT);
+	cr_expect_eq(tx_rc, 1, "sender exit %d: %s", tx_rc, slurp(outs[3]));
+	cr_expect_lt(now_s() - t0, 10, "gave up after %.1f s", now_s() - t0);
+	cr_expect(strstr(slurp(outs[3]), "sink stopped taking frames"), "stderr: %s", slurp(outs[3]));
+	/* What stayed in the ring never reached the sink; it cannot see a gap after the last. */
+	kill(kids[0], SIGTERM);
+	cr_expect_eq(reap(&kids[0], now_s() + 15), 0, "sink: %s", slurp(outs[1]));
+	cr_expect(strstr(slurp(outs[0]), "\"stop\":\"signal\""), "stdout: %s", slurp(outs[0]));
+}
