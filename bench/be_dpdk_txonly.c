@@ -34,6 +34,10 @@ static int txonly_setup(const struct bench_cfg *cfg, char *why, size_t len)
 {
 	char cmd[512];
 
+	if (cfg->rate > 0) {
+		snprintf(why, len, "testpmd txonly cannot pace (--rate): it is the ceiling at full speed only");
+		return 1;
+	}
 	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", cfg->testpmd);
 	if (system(cmd) != 0) {
 		snprintf(why, len, "%s not found (Debian package dpdk)", cfg->testpmd);

@@ -147,7 +147,7 @@ static void *rx_main(void *arg)
 			mm[i].msg_hdr.msg_control = ctl[i];
 			mm[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
 		}
-		n = recvmmsg(rx->fd, mm, RX_VLEN, 0, NULL);
+		n = recvmmsg(rx->fd, mm, RX_VLEN, MSG_WAITFORONE, NULL);
 		if (n <= 0)
 			continue;  /* SO_RCVTIMEO: look at quit again */
 		uint64_t now = bench_tsc();

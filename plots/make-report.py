@@ -1,0 +1,509 @@
+#!/usr/bin/env python3
+"""Turn a benchmark run and a conformance matrix into one self-contained HTML report.
+
+    make-report.py --out report [--csv report/bench.csv] [--json report/bench.json]
+                   [--conformance report/conformance.json] [--command "CMD"]...
+
+Reads the CSV contract of sp-bench (docs/benchmarks.md), its JSON (machine, backend status,
+latency histograms) and the conformance matrix (conformance/README.md). Runs the gnuplot
+scripts beside this file into OUT/plots/*.png and *.svg and writes OUT/index.html with the
+PNGs embedded as data URIs: the page fetches nothing. Whatever input is missing, truncated or
+empty, the page says so where the data would have been; it never fails on bad input.
+"""
+import argparse
+import base64
+import csv
+import html
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONTRACT = ["backend", "size", "batch", "msgs_per_s", "gbit_per_s", "ns_per_msg", "cycles_per_msg",
+            "p50_ns", "p99_ns", "p999_ns", "max_ns", "sent", "received"]
+BACKENDS = ["sendpath-vsock", "sendpath-udp", "kernel-udp", "kernel-vsock", "dpdk-txonly"]
+SPEEDUPS = [("sendpath-udp", "kernel-udp"), ("sendpath-vsock", "kernel-vsock")]
+CEILING = [("sendpath-udp", "dpdk-txonly"), ("sendpath-vsock", "dpdk-txonly"), ("kernel-udp", "dpdk-txonly")]
+VERDICT_LOOK = {  # colour, symbol, meaning
+    "match": ("#c7e9c0", "✓", "same trace as the reference"),
+    "reference": ("#deebf7", "ref", "the reference column"),
+    "accepted": ("#fff3b0", "≈", "differs, accepted with a reason"),
+    "diverge": ("#fcbba1", "✗", "differs, unexplained"),
+    "error": ("#f4a6a6", "!", "crashed, hung or failed to set up"),
+    "skipped": ("#eeeeee", "–", "did not run"),
+}
+E = html.escape
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+class Notes:
+    """Problems with the input, each shown in place and listed at the top."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, where, text):
+        self.items.append((where, text))
+        return f'<p class="notice">{E(text)}</p>'
+
+
+def load_csv(path, notes):
+    """Rows that satisfy the contract; every problem becomes a note."""
+    if not os.path.exists(path):
+        return [], notes.add("bench", f"No benchmark results: {path} does not exist (the benchmark did not run).")
+    rows, bad = [], 0
+    try:
+        with open(path, newline="") as f:
+            rd = csv.DictReader(f)
+            missing = [c for c in CONTRACT if c not in (rd.fieldnames or [])]
+            if missing:
+                return [], notes.add("bench", f"{path} is not a benchmark CSV: columns missing: {', '.join(missing)}.")
+            for r in rd:
+                if any(r.get(c) in (None, "") for c in ("backend", "size", "batch", "msgs_per_s", "sent", "received")) \
+                        or num(r["size"]) is None or num(r["msgs_per_s"]) is None:
+                    bad += 1
+                    continue
+                rows.append(r)
+    except (OSError, csv.Error, UnicodeDecodeError) as e:
+        return [], notes.add("bench", f"{path} could not be read: {e}.")
+    msg = ""
+    if bad:
+        msg += notes.add("bench", f"{bad} row(s) of {path} were incomplete (truncated file?) and are left out.")
+    if not rows:
+        msg += notes.add("bench", f"{path} holds no benchmark rows: the run measured nothing.")
+    return rows, msg
+
+
+def load_json(path, notes):
+    if not os.path.exists(path):
+        notes.add("bench", f"{path} is missing: no machine description, backend status or latency histograms.")
+        return {}
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        notes.add("bench", f"{path} could not be read ({e}): no machine description or latency histograms.")
+        return {}
+
+
+def machine_line(j):
+    m = j.get("machine") or {}
+    if not m:
+        return "machine: unknown (bench.json missing)"
+    return (f"{m.get('cpu_model', '?')}, {m.get('cpus_online', '?')} CPUs, {m.get('kernel', '?')}, "
+            f"DPDK {m.get('dpdk_version', '?')}, {'hugepages' if m.get('hugepages') else 'no hugepages (--no-huge)'}, "
+            f"{m.get('date', '')}")
+
+
+def gnuplot(script, out_base, variables, notes, where):
+    """PNG and SVG from one script; returns the PNG path or None (and a note) on failure."""
+    made = None
+    for fmt in ("png", "svg"):
+        out = f"{out_base}.{fmt}"
+        sets = [f"dir='{HERE}/'", f"out='{out}'", f"fmt='{fmt}'"]
+        for k, v in variables.items():
+            sets.append(f"{k}='{v}'" if isinstance(v, str) else f"{k}={v}")
+        try:
+            p = subprocess.run(["gnuplot", "-e", "; ".join(sets), os.path.join(HERE, script)],
+                               capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            notes.add(where, f"gnuplot could not run ({e}); plot {os.path.basename(out_base)} missing.")
+            return None
+        if p.returncode != 0 or not os.path.exists(out) or os.path.getsize(out) == 0:
+            err = (p.stderr.strip().splitlines() or ["no output"])[-1]
+            notes.add(where, f"gnuplot failed on {script}: {err}")
+            return None
+        if fmt == "png":
+            made = out
+    return made
+
+
+def figure(png, caption, fallback):
+    if not png:
+        return f'<p class="notice">{E(fallback)}</p>'
+    with open(png, "rb") as f:
+        data = base64.b64encode(f.read()).decode()
+    svg = os.path.relpath(png[:-4] + ".svg", os.path.dirname(os.path.dirname(png)))
+    return (f'<figure><img alt="{E(caption)}" src="data:image/png;base64,{data}">'
+            f'<figcaption>{E(caption)} (<a href="{E(svg)}">SVG</a>)</figcaption></figure>')
+
+
+def present(rows):
+    seen = [r["backend"] for r in rows]
+    return [b for b in BACKENDS if b in seen] + sorted({b for b in seen if b not in BACKENDS})
+
+
+def pick(values, prefer):
+    values = sorted(set(values))
+    for p in prefer:
+        if p in values:
+            return p
+    return values[-1] if values else None
+
+
+def size_key(s):
+    """Sizes clamped to a path's maximum (65507 for UDP, ...) compare as 64 KiB."""
+    s = int(s)
+    return 65536 if s > 65000 else s
+
+
+def speedup_rows(rows, pairs):
+    by = {}
+    for r in rows:
+        by[(r["backend"], size_key(r["size"]), int(r["batch"]))] = num(r["msgs_per_s"])
+    out = []
+    for a, b in pairs:
+        for (be, size, batch), v in sorted(by.items()):
+            ref = by.get((b, size, batch))
+            if be == a and v and ref:
+                out.append((f"{a} / {b}", size, batch, v / ref))
+    return out
+
+
+def latency_sets(j, backends, size, batch):
+    """Per backend: (row JSON) at the chosen point, when it carries a histogram."""
+    got = {}
+    for r in j.get("rows", []) or []:
+        if r.get("latency") and r.get("backend") in backends and r.get("batch") == batch \
+                and size_key(r.get("size", 0)) == size_key(size) and r.get("rate", 0) == 0:
+            got[r["backend"]] = r
+    return got
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def fmt_num(v, digits=3):
+    x = num(v)
+    if x is None:
+        return "–"
+    if x >= 1e9:
+        return f"{x / 1e9:.{digits}g} G"
+    if x >= 1e6:
+        return f"{x / 1e6:.{digits}g} M"
+    if x >= 1e4:
+        return f"{x / 1e3:.{digits}g} k"
+    return f"{x:.{digits}g}"
+
+
+def bench_tables(rows, backends, status):
+    cols = [("size", "size B"), ("batch", "batch"), ("call", "call"), ("msgs_per_s", "msgs/s"),
+            ("gbit_per_s", "Gbit/s"), ("ns_per_msg", "ns/msg"), ("cycles_per_msg", "cycles/msg"),
+            ("cpu_ns_per_msg", "CPU ns/msg"), ("p50_ns", "p50 ns"), ("p99_ns", "p99 ns"),
+            ("p999_ns", "p99.9 ns"), ("max_ns", "max ns"), ("sent", "sent"), ("received", "received"),
+            ("dropped", "dropped"), ("eagain", "EAGAIN"), ("note", "note")]
+    out = []
+    names = backends + [s["name"] for s in status if s.get("name") not in backends]
+    for b in names:
+        mine = [r for r in rows if r["backend"] == b]
+        st = next((s for s in status if s.get("name") == b), None)
+        head = f'<h3 id="t-{E(b)}">{E(b)}</h3>'
+        if st and st.get("about"):
+            head += f'<p class="about">{E(st["about"])}</p>'
+        if not mine:
+            why = (st or {}).get("why") or "no rows in the CSV"
+            out.append(head + f'<p class="notice">No data for {E(b)}: {E((st or {}).get("status", "absent"))} – {E(why)}</p>')
+            continue
+        if st and st.get("status") not in ("ok", None):
+            head += f'<p class="notice">{E(b)} ended {E(st["status"])}: {E(st.get("why", ""))}</p>'
+        t = ["<table class='data'><tr>" + "".join(f"<th>{E(h)}</th>" for _, h in cols) + "</tr>"]
+        for r in sorted(mine, key=lambda r: (int(r["batch"]), int(r["size"]))):
+            cells = []
+            for k, _ in cols:
+                v = r.get(k, "")
+                if k in ("msgs_per_s", "sent", "received", "dropped", "eagain"):
+                    v = fmt_num(v, 4) if v not in ("", None) else "–"
+                elif k in ("gbit_per_s", "ns_per_msg", "cycles_per_msg", "cpu_ns_per_msg"):
+                    v = f"{num(v):.4g}" if num(v) is not None else "–"
+                elif k.endswith("_ns"):
+                    v = fmt_num(v, 3) if v else "–"
+                bad = k == "received" and r.get("sent") != r.get("received")
+                cells.append(f"<td{' class=warn' if bad else ''}>{E(str(v))}</td>")
+            t.append("<tr>" + "".join(cells) + "</tr>")
+        out.append(head + "\n".join(t) + "</table>")
+    return "\n".join(out)
+
+
+def lowload_table(path, notes):
+    if not path:
+        return "<p>No low-load run was made.</p>"
+    sub = Notes()
+    rows, msg = load_csv(path, sub)
+    for w, t in sub.items:
+        notes.add("low-load", t)
+    if not rows:
+        return msg
+    t = ["<table class='data'><tr><th>backend</th><th>size B</th><th>batch</th><th>offered msgs/s</th>"
+         "<th>p50 ns</th><th>p90 ns</th><th>p99 ns</th><th>p99.9 ns</th><th>max ns</th><th>sent</th><th>received</th></tr>"]
+    for r in rows:
+        t.append("<tr>" + "".join(f"<td>{E(str(r.get(k) or '–'))}</td>" for k in
+                 ("backend", "size", "batch", "rate", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns",
+                  "sent", "received")) + "</tr>")
+    return ("<p>One message per call at a fixed offered rate, timestamps read at the peer "
+            "(see docs/benchmarks.md).</p>" + "\n".join(t) + "</table>")
+
+
+def steps_html(steps):
+    if not steps:
+        return "<pre>(no trace)</pre>"
+    lines = []
+    for i, s in enumerate(steps, 1):
+        if isinstance(s, dict):
+            t = f"{s.get('op', '?')}({s.get('args', '')}) = {s.get('ret', '')}"
+            if s.get("errno"):
+                t += f" {s['errno']}"
+            if s.get("sigpipe"):
+                t += f" SIGPIPE x{s['sigpipe']}"
+            if s.get("note"):
+                t += f" [{s['note']}]"
+        else:
+            t = str(s)
+        lines.append(f"{i:3d}  {t}")
+    return "<pre>" + E("\n".join(lines)) + "</pre>"
+
+
+def conformance_section(path, notes):
+    if not path or not os.path.exists(path):
+        return notes.add("conformance", f"No conformance results: {path or 'conformance.json'} does not exist "
+                         "(the conformance suite did not run)."), None
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except (OSError, ValueError) as e:
+        return notes.add("conformance", f"{path} could not be read: {e}."), None
+    results = d.get("results") if isinstance(d, dict) else d
+    if not isinstance(results, list):
+        return notes.add("conformance", f"{path} has no list of results."), None
+    cells, scen, cols = {}, {}, []
+    for r in results:
+        if not isinstance(r, dict) or "scenario" not in r:
+            continue
+        col = r.get("column") or r.get("backend") or "?"
+        if col not in cols:
+            cols.append(col)
+        scen.setdefault(r["scenario"], (r.get("proto", ""), r.get("what", "")))
+        cells[(r["scenario"], col)] = r
+    if not cells:
+        return notes.add("conformance", f"{path} holds no scenario results."), d
+    counts = {c: {} for c in cols}
+    for (s, c), r in cells.items():
+        v = r.get("verdict", "skipped")
+        counts[c][v] = counts[c].get(v, 0) + 1
+    out = ['<table class="summary"><tr><th>column</th>' +
+           "".join(f'<th style="background:{VERDICT_LOOK[v][0]}">{E(v)}</th>' for v in VERDICT_LOOK) + "</tr>"]
+    for c in cols:
+        out.append(f"<tr><td>{E(c)}</td>" + "".join(f"<td>{counts[c].get(v, 0)}</td>" for v in VERDICT_LOOK) + "</tr>")
+    out.append("</table>")
+    out.append('<p class="legend">' + " ".join(
+        f'<span class="cell" style="background:{c}">{s}</span> {E(v)}: {E(m)} &nbsp;'
+        for v, (c, s, m) in VERDICT_LOOK.items()) + "</p>")
+    out.append('<table class="matrix" id="conformance-matrix"><tr><th>scenario</th><th>proto</th>' +
+               "".join(f"<th>{E(c)}</th>" for c in cols) + "</tr>")
+    for s in sorted(scen, key=lambda n: (scen[n][0], n)):
+        proto, what = scen[s]
+        row = [f'<tr><td title="{E(what)}">{E(s)}</td><td>{E(proto)}</td>']
+        for c in cols:
+            r = cells.get((s, c))
+            if not r:
+                row.append('<td class="v-none">·</td>')
+                continue
+            v = r.get("verdict", "skipped")
+            colour, sym, _ = VERDICT_LOOK.get(v, ("#ffffff", "?", ""))
+            reason = r.get("reason") or ""
+            if v in ("diverge", "accepted", "error"):
+                body = f'<p>{E(reason)}</p>'
+                if r.get("first_difference") and r.get("first_difference") != reason:
+                    body += f'<p>{E(r["first_difference"])}</p>'
+                body += ('<div class="traces"><div><b>' + E(c) + "</b>" + steps_html(r.get("trace")) +
+                         "</div><div><b>" + E(r.get("reference") or "reference") + "</b>" +
+                         steps_html(r.get("reference_trace")) + "</div></div>")
+                row.append(f'<td class="v-{E(v)}" style="background:{colour}"><details><summary>{sym}</summary>'
+                           f"{body}</details></td>")
+            else:
+                row.append(f'<td class="v-{E(v)}" style="background:{colour}" title="{E(reason)}">{sym}</td>')
+        out.append("".join(row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out), d
+
+
+CSS = """
+body{font-family:sans-serif;margin:2em;max-width:1300px;color:#222}
+h1{margin-bottom:0} .machine{color:#555;margin-top:.3em}
+.notice{background:#fff4e5;border-left:4px solid #f0a020;padding:.4em .8em}
+table{border-collapse:collapse;margin:.5em 0 1.5em} td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}
+table.data td{text-align:right} table.data td:last-child{text-align:left;color:#666}
+td.warn{background:#fcbba1} figure{margin:1em 0} figure img{max-width:100%;border:1px solid #ddd}
+figcaption{font-size:12px;color:#555} pre{font-size:11px;margin:0;white-space:pre-wrap}
+table.matrix td{text-align:center} table.matrix td:first-child{text-align:left}
+.traces{display:flex;gap:1em;text-align:left} .traces div{flex:1}
+.cell{display:inline-block;min-width:1.6em;text-align:center;border:1px solid #ccc}
+code{background:#f4f4f4;padding:1px 4px} .about{color:#555;font-style:italic}
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True, help="report directory")
+    ap.add_argument("--csv")
+    ap.add_argument("--json")
+    ap.add_argument("--conformance")
+    ap.add_argument("--command", action="append", default=[], help="a command that produced this (repeatable)")
+    ap.add_argument("--lowload", help="CSV of a paced run (latency at low load)")
+    ap.add_argument("--title", default="sendpath: benchmark and conformance report")
+    a = ap.parse_args()
+    out = os.path.abspath(a.out)
+    plots = os.path.join(out, "plots")
+    os.makedirs(plots, exist_ok=True)
+    csv_path = a.csv or os.path.join(out, "bench.csv")
+    json_path = a.json or os.path.join(out, "bench.json")
+    conf = a.conformance
+    if not conf:
+        for p in (os.path.join(out, "conformance.json"), os.path.join(out, "conformance", "conformance.json")):
+            if os.path.exists(p):
+                conf = p
+                break
+    notes = Notes()
+    rows, csv_msg = load_csv(csv_path, notes)
+    j = load_json(json_path, notes) if os.path.exists(csv_path) else {}
+    status = j.get("backends", []) if isinstance(j.get("backends"), list) else []
+    backends = present(rows)
+    caption = machine_line(j)
+    data = os.path.join(plots, "data")
+    os.makedirs(data, exist_ok=True)
+    figs = []
+
+    # throughput against size, at the main batch and at batch 1
+    batches = sorted({int(r["batch"]) for r in rows})
+    for batch in sorted({pick(batches, [32, 64, 16]), pick(batches, [1])} - {None}):
+        bk = [b for b in backends if any(r["backend"] == b and int(r["batch"]) == batch for r in rows)]
+        for metric, what in (("msgs", "messages/s"), ("gbit", "Gbit/s of payload")):
+            png = gnuplot("throughput_size.gp", os.path.join(plots, f"throughput-size-{metric}-b{batch}"),
+                          {"csv": csv_path, "backends": " ".join(bk), "batch": batch, "metric": metric,
+                           "caption": caption}, notes, "plots") if bk else None
+            figs.append(figure(png, f"Throughput ({what}) against message size, batch {batch}. {caption}",
+                               f"No throughput-vs-size plot for batch {batch}: no backend has data."))
+    # throughput against batch at a small size
+    sizes = sorted({int(r["size"]) for r in rows})
+    size = pick(sizes, [64, 16, 256])
+    if size is not None and len(batches) > 1:
+        bk = [b for b in backends if any(r["backend"] == b and int(r["size"]) == size for r in rows)]
+        png = gnuplot("throughput_batch.gp", os.path.join(plots, f"throughput-batch-s{size}"),
+                      {"csv": csv_path, "backends": " ".join(bk), "size": size, "caption": caption}, notes, "plots")
+        figs.append(figure(png, f"Message rate against batch size, {size}-byte messages. {caption}", ""))
+    else:
+        figs.append(figure(None, "", "No throughput-vs-batch plot: the run has a single batch size or no data."))
+    # speed-ups and fraction of the ceiling
+    for name, pairs, title in (("speedup", SPEEDUPS, "Speed-up of sendpath over the kernel"),
+                               ("ceiling", CEILING, "Fraction of the DPDK txonly ceiling")):
+        sp = speedup_rows(rows, pairs)
+        sp_batch = pick([s[2] for s in sp], [32, 64, 16, 1])
+        if sp:
+            # gnuplot word lists split on blanks: the pair names go without them
+            sp = [(p[0].replace(" ", ""),) + p[1:] for p in sp]
+            path = os.path.join(data, f"{name}.csv")
+            write_csv(path, ["pair", "size", "batch", "ratio"], sp)
+            names = []
+            for p in sp:
+                if p[2] == sp_batch and p[0] not in names:
+                    names.append(p[0])
+            png = gnuplot("speedup.gp", os.path.join(plots, f"{name}-b{sp_batch}"),
+                          {"csv": path, "pairs": " ".join(names), "batch": sp_batch,
+                           "caption": caption, "ytitle": title}, notes, "plots")
+            figs.append(figure(png, f"{title} (messages/s ratio), batch {sp_batch}. {caption}", ""))
+        else:
+            have = ", ".join(backends) or "none"
+            figs.append(figure(None, "", f"No plot '{title}': it needs both backends of a pair "
+                                         f"({'; '.join(a + ' and ' + b for a, b in pairs)}); backends with data: {have}."))
+    # latency at low batch, small size
+    lat_size = size
+    lat_batch = pick(batches, [1])
+    lat = latency_sets(j, backends, lat_size, lat_batch) if lat_size else {}
+    if lat:
+        cdf, pct = [], []
+        for b, r in lat.items():
+            total = sum(c for _, c in r["latency"]["buckets"]) or 1
+            acc = 0
+            for edge, c in r["latency"]["buckets"]:
+                acc += c
+                cdf.append((b, max(edge, 1), acc / total))
+            L = r["latency"]
+            pct.append((b, L["p50_ns"], L["p90_ns"], L["p99_ns"], L["p999_ns"], L["max_ns"]))
+        write_csv(os.path.join(data, "latency-cdf.csv"), ["backend", "ns", "fraction"], cdf)
+        write_csv(os.path.join(data, "latency-pct.csv"), ["backend", "p50", "p90", "p99", "p999", "max"], pct)
+        v = {"backends": " ".join(b for b in backends if b in lat), "size": lat_size, "batch": lat_batch,
+             "caption": caption}
+        png = gnuplot("latency_cdf.gp", os.path.join(plots, "latency-cdf"),
+                      dict(v, csv=os.path.join(data, "latency-cdf.csv")), notes, "plots")
+        figs.append(figure(png, f"One-way latency CDF, {lat_size}-byte messages, batch {lat_batch}, unpaced. {caption}", ""))
+        png = gnuplot("latency_bars.gp", os.path.join(plots, "latency-percentiles"),
+                      dict(v, csv=os.path.join(data, "latency-pct.csv")), notes, "plots")
+        figs.append(figure(png, f"One-way latency percentiles, {lat_size}-byte messages, batch {lat_batch}. {caption}", ""))
+    else:
+        figs.append(figure(None, "", "No latency plots: no backend carried payload timestamps at "
+                                     f"size {lat_size}, batch {lat_batch} (or bench.json with its histograms is missing)."))
+
+    conf_html, _ = conformance_section(conf, notes)
+    if conf and os.path.exists(conf) and os.path.abspath(conf) != os.path.join(out, "conformance.json"):
+        try:
+            with open(conf, "rb") as src, open(os.path.join(out, "conformance.json"), "wb") as dst:
+                dst.write(src.read())
+        except OSError:
+            pass
+
+    commands = list(a.command)
+    if j.get("command"):
+        commands.append(j["command"])
+    m = j.get("machine") or {}
+    mem = (j.get("memcpy") or {}).get("gbit_per_s")
+    cfgj = j.get("config") or {}
+    st_rows = "".join(
+        f"<tr><td><a href='#t-{E(s.get('name', ''))}'>{E(s.get('name', ''))}</a></td><td>{E(s.get('status', ''))}</td>"
+        f"<td>{s.get('rows', 0)}</td><td>{E(s.get('why', ''))}</td></tr>" for s in status)
+    for b in backends:
+        if not any(s.get("name") == b for s in status):
+            st_rows += f"<tr><td>{E(b)}</td><td>ok</td><td>{sum(r['backend'] == b for r in rows)}</td><td></td></tr>"
+    missing = [b for b in BACKENDS if b not in backends]
+    page = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{E(a.title)}</title>"
+            f"<style>{CSS}</style></head><body>",
+            f"<h1>{E(a.title)}</h1><p class='machine'>{E(caption)}</p>"]
+    if notes.items:
+        page.append("<h2>Problems with the input</h2><ul>" +
+                    "".join(f"<li>{E(w)}: {E(t)}</li>" for w, t in notes.items) + "</ul>")
+    page.append("<h2>Machine</h2><table>")
+    for k, v in (("CPU", m.get("cpu_model")), ("CPUs online", m.get("cpus_online")), ("kernel", m.get("kernel")),
+                 ("DPDK", m.get("dpdk_version")), ("hugepages", m.get("hugepages_note")),
+                 ("TSC GHz", m.get("tsc_ghz")), ("host", m.get("hostname")), ("date", m.get("date")),
+                 ("memcpy, one core, 64 KiB blocks", f"{mem:.1f} Gbit/s" if isinstance(mem, (int, float)) and mem else None),
+                 ("sweep", ", ".join(f"{k}={v}" for k, v in cfgj.items()) or None)):
+        page.append(f"<tr><th>{E(k)}</th><td>{E(str(v)) if v not in (None, '') else 'unknown'}</td></tr>")
+    page.append("</table><h2>Commands</h2>")
+    page.append("".join(f"<p><code>{E(c)}</code></p>" for c in commands) or "<p>unknown</p>")
+    page.append("<h2>Backends</h2>")
+    if st_rows:
+        page.append("<table><tr><th>backend</th><th>status</th><th>rows</th><th>why</th></tr>" + st_rows + "</table>")
+    if missing:
+        page.append(f"<p class='notice'>No rows from: {E(', '.join(missing))}. Their tables below say why.</p>")
+    page.append("<h2>Plots</h2>" + csv_msg + "\n".join(figs))
+    page.append("<h2>Latency at low load</h2>" + lowload_table(a.lowload, notes))
+    page.append("<h2>Benchmark tables</h2>" + (csv_msg or "") + bench_tables(rows, backends, status))
+    page.append("<h2>Conformance matrix</h2>" + conf_html)
+    page.append("</body></html>")
+    with open(os.path.join(out, "index.html"), "w") as f:
+        f.write("\n".join(page))
+    print(f"report: {os.path.join(out, 'index.html')} ({len(rows)} benchmark rows, {len(notes.items)} input problem(s))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
