@@ -10,7 +10,8 @@
 # EPIPE once it has asked the backend, over the backend's vsock control port, to shut down its
 # receive side. At the end this script reads the backend's stats through sp-vhost-ctl.
 # Exit 0 pass, 1 fail, 77 skipped (no QEMU, compiler for a static binary, or kernel package).
-# The kernel is downloaded once into $SP_CACHE_DIR (default <repo>/.cache/backend-guest).
+# The kernel is downloaded once into $SP_CACHE_DIR (default <repo>/.cache/backend-guest);
+# SP_GUEST_KERNEL picks another package by extended regex, e.g. 'linux-image-6\.12\..*\+deb12-amd64'.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
@@ -42,9 +43,9 @@ gcc -static -O2 -Wall -o "$work/root/guest-client" "$here/guest_client.c" 2>"$wo
 	{ cat "$work/cc.log"; skip "cannot link a static guest client (libc6-dev?)"; }
 
 # The kernel and its virtio/vsock modules, once.
-pkg=$(apt-cache pkgnames linux-image-6.1.0- 2>/dev/null |
-	grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -1)
-[ -n "$pkg" ] || skip "no linux-image-6.1.0-N-amd64 in apt's lists (apt-get update?)"
+kpat=${SP_GUEST_KERNEL:-linux-image-6\.1\.0-[0-9]+-amd64}
+pkg=$(apt-cache pkgnames linux-image- 2>/dev/null | grep -E "^$kpat\$" | sort -V | tail -1)
+[ -n "$pkg" ] || skip "no package matching $kpat in apt's lists (apt-get update?)"
 kdir=$cache/$pkg
 if [ ! -f "$kdir/vmlinuz" ]; then
 	rm -rf "$kdir" && mkdir -p "$kdir/dl" "$kdir/modules"
@@ -104,14 +105,14 @@ wait "$backend_pid"
 brc=$?
 backend_pid=
 
-tr -d '\r' <"$work/serial.log" | grep -E '^guest:|qemu|vhost' || tail -20 "$work/serial.log"
+tr -d '\r' <"$work/serial.log" | grep -aoE 'guest: .*|qemu.*|vhost.*' || tail -20 "$work/serial.log"
 echo "---- backend (exit $brc)"
 cat "$work/backend.log"
 cat "$work/backend.json"
 awk -v a="$t0" -v b="$t1" -v q="$qrc" 'BEGIN { printf "backend-vm: boot+run %.1f s (qemu exit %d)\n", b - a, q }'
 
 [ "$qrc" -eq 124 ] && die "guest did not finish within ${tmo}s"
-grep -q '^guest: PASS' "$work/serial.log" || die "guest client did not pass"
+grep -aq 'guest: PASS' "$work/serial.log" || die "guest client did not pass"
 [ "$brc" -eq 0 ] || die "backend exit status $brc"
 json=$(cat "$work/backend.json")
 first=$(echo "$json" | grep -o '"closed":\[{[^}]*}')
