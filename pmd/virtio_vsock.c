@@ -175,7 +175,7 @@ uint16_t sp_vsock_tx_burst(struct sp_vsock_dev *d, struct rte_mbuf **pkts, uint1
 		for (s = m; s; s = s->next) {
 			desc[id].addr = va ? (uint64_t)(uintptr_t)rte_pktmbuf_mtod(s, void *) : rte_pktmbuf_iova(s);
 			desc[id].len = s->data_len;
-			id = desc[id].next;
+			id = vq_next(vq, id);
 		}
 		vq_chain_done(vq, head, nseg, 0, m->pkt_len, m);
 		bytes += m->pkt_len;

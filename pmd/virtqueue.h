@@ -45,11 +45,16 @@ struct virtqueue {
 	bool event_idx;          /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool in_order;           /* VIRTIO_F_IN_ORDER negotiated */
 
-	/* per head descriptor: what we handed out, so the used ring can be checked */
+	/*
+	 * Per descriptor, private: what we handed out (for heads), so the used
+	 * ring can be checked, and the link to the next descriptor. The links
+	 * are never read back from desc[].next, which the device can overwrite.
+	 */
 	struct vq_slot {
 		void *cookie;        /* the caller's buffer (mbuf); NULL: not outstanding */
 		uint32_t buf_len;    /* bytes the device may report in used.len */
 		uint16_t ndesc;      /* descriptors in the chain; 0: not a live head */
+		uint16_t next;       /* our copy of the free-list / chain link */
 	} *slot;
 };
 
@@ -111,17 +116,23 @@ static inline int vq_init(struct virtqueue *vq, void *mem, uint16_t num,
 	vq->event_idx = event_idx;
 	vq->in_order = in_order;
 	for (i = 0; i < num; i++)
-		vq->desc[i].next = (i + 1) & vq->mask;
+		vq->slot[i].next = (i + 1) & vq->mask;
 	/* We poll: ask the device never to interrupt us. */
 	vq->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
 	*vq_used_event(vq) = (uint16_t)(vq->last_used_idx - 1);
 	return 0;
 }
 
+/* The descriptor after id in a chain being built (our link, never the device's copy). */
+static inline uint16_t vq_next(const struct virtqueue *vq, uint16_t id)
+{
+	return vq->slot[id].next;
+}
+
 /*
  * Takes a chain of n descriptors off the free list; the caller fills
- * desc[id].addr/len/flags walking desc[].next from the returned head, and
- * then calls vq_chain_done(). Returns the head, or -1 when too few are free.
+ * desc[id].addr/len walking vq_next() from the returned head, and then
+ * calls vq_chain_done(). Returns the head, or -1 when too few are free.
  */
 static inline int vq_chain_alloc(struct virtqueue *vq, uint16_t n)
 {
@@ -142,10 +153,11 @@ static inline void vq_chain_done(struct virtqueue *vq, uint16_t head, uint16_t n
 
 	for (k = 1; k < n; k++) {
 		vq->desc[id].flags = flags | VRING_DESC_F_NEXT;
-		id = vq->desc[id].next;
+		vq->desc[id].next = vq->slot[id].next;
+		id = vq->slot[id].next;
 	}
 	vq->desc[id].flags = flags;
-	vq->free_head = vq->desc[id].next;
+	vq->free_head = vq->slot[id].next;
 	vq->num_free -= n;
 	vq->slot[head].cookie = cookie;
 	vq->slot[head].buf_len = buf_len;
@@ -202,16 +214,16 @@ static inline void vq_chain_free(struct virtqueue *vq, uint16_t head)
 	uint16_t n = vq->slot[head].ndesc, tail = head, k;
 
 	for (k = 1; k < n; k++)
-		tail = vq->desc[tail].next;
+		tail = vq->slot[tail].next;
 	if (vq->in_order) {
 		/* completions come in ring order: append, keeping the list in ring order */
-		vq->desc[vq->free_tail].next = head;
+		vq->slot[vq->free_tail].next = head;
 		vq->free_tail = tail;
 		if (vq->num_free == 0)
 			vq->free_head = head;
-		vq->oldest = vq->desc[tail].next;
+		vq->oldest = vq->slot[tail].next;
 	} else {
-		vq->desc[tail].next = vq->free_head;
+		vq->slot[tail].next = vq->free_head;
 		vq->free_head = head;
 		if (vq->num_free == 0)
 			vq->free_tail = tail;

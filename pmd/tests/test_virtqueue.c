@@ -59,7 +59,7 @@ static int add_chain(uint16_t n, uint32_t buf_len, uintptr_t cookie)
 
 	if (head < 0)
 		return head;
-	for (id = head, k = 0; k < n; k++, id = vq.desc[id].next) {
+	for (id = head, k = 0; k < n; k++, id = vq_next(&vq, id)) {
 		vq.desc[id].addr = cookie * 100 + k;
 		vq.desc[id].len = buf_len / n;
 	}
@@ -345,4 +345,36 @@ Test(virtqueue, lying_used_idx_is_bounded)
 	/* entry 0 of a zeroed ring names id 0, our one buffer, once per lap: accepted once */
 	cr_assert_eq(bad, 59999);
 	cr_assert_eq(vq.num_free, 64);
+}
+
+/* The descriptor table is shared: a device may scribble on it. Our links must not follow. */
+Test(virtqueue, device_scribbling_on_descriptors_is_not_followed)
+{
+	enum vq_used_fault f;
+	uint32_t len;
+	void *c;
+	int lap, i, head;
+
+	for (int in_order = 0; in_order < 2; in_order++) {
+		setup_ring(64, true, in_order);
+		for (lap = 0; lap < 20; lap++) {
+			while ((head = add_chain(1 + lap % 4, 400, 7)) >= 0)
+				cr_assert_lt(head, 64);
+			vq_publish(&vq);
+			while ((head = dev_take()) >= 0) {
+				/* the device rewrites every descriptor: next far out of the ring */
+				for (i = 0; i < 64; i++) {
+					vq.desc[i].next = 0xffff;
+					vq.desc[i].flags = 0xffff;
+					vq.desc[i].len = 0xffffffff;
+				}
+				dev_used(head, 0);
+			}
+			while (vq_dequeue(&vq, &c, &len, &f) == 1)
+				;
+			cr_assert_eq(vq.num_free, 64, "lap %d: descriptors lost", lap);
+			for (i = 0; i < 64; i++)
+				cr_assert_lt(vq.slot[i].next, 64);
+		}
+	}
 }
