@@ -122,6 +122,14 @@ static int capture_begin(struct eal_capture *c)
 		return -1;
 	c->saved_out = dup(STDOUT_FILENO);
 	c->saved_err = dup(STDERR_FILENO);
+	if (c->saved_out < 0 || c->saved_err < 0) {    /* stdout or stderr closed: no capture */
+		if (c->saved_out >= 0)
+			close(c->saved_out);
+		if (c->saved_err >= 0)
+			close(c->saved_err);
+		close(c->fd);
+		return -1;
+	}
 	dup2(c->fd, STDOUT_FILENO);
 	dup2(c->fd, STDERR_FILENO);
 	return 0;
@@ -169,8 +177,8 @@ static bool has_any(const char *line, const char *const *words)
 	return false;
 }
 
-/* The line of EAL's output that says why it failed, trimmed into out. */
-static void eal_failure_reason(char *text, char *out, size_t len)
+/* The line of EAL's output that says why it failed, else dflt, into out. */
+static void eal_failure_reason(char *text, const char *dflt, char *out, size_t len)
 {
 	static const char *const getopt_words[] = { "unrecognized option", "invalid option",
 		"requires an argument", "allow an argument", "is ambiguous", NULL };
@@ -195,7 +203,7 @@ static void eal_failure_reason(char *text, char *out, size_t len)
 	if (cause && fatal)
 		snprintf(out, len, "%s; %s", fatal, cause);
 	else
-		snprintf(out, len, "%s", cause ? cause : fatal ? fatal : rte_strerror(rte_errno));
+		snprintf(out, len, "%s", cause ? cause : fatal ? fatal : dflt);
 }
 
 /* The first vdev of cfg that no driver took, or NULL; its name goes into buf. */
@@ -225,7 +233,7 @@ int sp_env_init(const struct sp_env_cfg *cfg)
 	struct eal_capture cap;
 	bool captured;
 	char *text, dev_name[64];
-	const char *failed_dev;
+	const char *failed_dev, *dflt;
 	const char *name = cfg->name ? cfg->name : "app";
 	const char *loglevel = getenv("SP_LOG_LEVEL");
 
@@ -290,10 +298,12 @@ int sp_env_init(const struct sp_env_cfg *cfg)
 
 		if (text && loglevel && *loglevel)
 			fputs(text, stderr);    /* asked for details: all of it */
+		dflt = failed_dev ? "no driver took it (is its PMD built and installed?)" :
+				    rte_strerror(eal_errno);
 		if (text)
-			eal_failure_reason(text, reason, sizeof(reason));
+			eal_failure_reason(text, dflt, reason, sizeof(reason));
 		else
-			snprintf(reason, sizeof(reason), "%s", rte_strerror(eal_errno));
+			snprintf(reason, sizeof(reason), "%s", dflt);
 		fprintf(stderr, "env: %s%s did not start: %s (%s, prefix %s)\n",
 			failed_dev ? "device " : "DPDK EAL", failed_dev ? failed_dev : "", reason,
 			info.hugepages ? "hugepages" : "--no-huge", info.prefix);

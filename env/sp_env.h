@@ -35,7 +35,15 @@ struct sp_env_info {
 	unsigned int mem_mb;
 };
 
-/* Starts EAL. Returns 0, or -1 after one line on stderr saying why. */
+/*
+ * Starts EAL and checks that every vdev of cfg was taken by a driver.
+ * Returns 0, or -1 after exactly one line on stderr saying why (bad CPU or
+ * $SP_CPU, an EAL argument EAL refuses, a device that did not probe).
+ * EAL's own output during the start is captured: replayed on success, boiled
+ * down to its cause on failure (all of it too when $SP_LOG_LEVEL is set).
+ * With --no-huge, DPDK 22.11 backs memory with one memfd mapped MAP_SHARED, so
+ * vhost-user backends can map it: no hugepages are needed for shares_memory.
+ */
 int sp_env_init(const struct sp_env_cfg *cfg);
 
 /* What sp_env_init chose; valid after it returned 0. */
@@ -44,12 +52,14 @@ const struct sp_env_info *sp_env_info(void);
 /* One line describing the choice: "hugepages 2MiB, prefix sp-bench-123, cpu 1 (node 0)". */
 void sp_env_describe(FILE *f);
 
-/* Releases EAL and the runtime files of this process. */
+/* Releases EAL and the runtime dir of this process (/var/run/dpdk/PREFIX). */
 void sp_env_fini(void);
 
 /*
- * Directory for vhost-user sockets, created mode 0700 ($SP_RUN_DIR or
- * /run/sendpath). Returns the path; fills buf with dir/name when name != NULL.
+ * Directory for vhost-user sockets, created mode 0700 ($SP_RUN_DIR, else
+ * /run/sendpath for root, /tmp/sendpath-UID otherwise); an existing one is
+ * tightened to 0700, one owned by another user refused. Returns the path;
+ * fills buf with dir/name when name != NULL. NULL on error.
  */
 const char *sp_env_run_path(const char *name, char *buf, size_t len);
 

@@ -110,6 +110,19 @@ Test(env_eal, failing_vdev_is_one_line)
 	cr_expect_str_eq(out, "");
 }
 
+Test(env_eal, unknown_vdev_driver_is_one_line)
+{
+	struct sp_env_cfg cfg = { .name = "t-nodrv", .cpu = -1, .vdevs = { "net_nosuchpmd0,x=1" } };
+	char err[65536], out[65536];
+
+	capture_begin();
+	cr_assert_eq(sp_env_init(&cfg), -1);
+	capture_end(err, out, sizeof(err));
+	cr_expect_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_expect(strstr(err, "env: ") == err && strstr(err, "did not start") &&
+		  strstr(err, "net_nosuchpmd0"), "stderr: %s", err);
+}
+
 Test(env_eal, starts_and_says_what_it_chose)
 {
 	struct sp_env_cfg cfg = { .name = "t-ok", .cpu = 0, .mem_mb = 64 };
