@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "ip.h"
@@ -83,12 +84,17 @@ static double json_num(const char *json, const char *key)
 	return p ? strtod(p + strlen(pat), NULL) : -1;
 }
 
+static double last_cpu_s;       /* user + system time of the last child reaped */
+
 static int reap(pid_t *pid, double deadline)
 {
+	struct rusage ru;
 	int status;
 
 	while (now_s() < deadline) {
-		if (waitpid(*pid, &status, WNOHANG) == *pid) {
+		if (wait4(*pid, &status, WNOHANG, &ru) == *pid) {
+			last_cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+				     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 			*pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		}
@@ -170,6 +176,7 @@ static const char *sink_result(struct sink *s)
 /* --- the sendpath side, in a child process of its own (one EAL per process) --- */
 
 struct tx_result {
+	double cpu_s;                   /* the sender process's CPU time, EAL start included */
 	long sent;
 	double elapsed_s;
 	uint64_t bursts, backlogged;
@@ -289,6 +296,7 @@ out:
 	}
 	close(pipefd[0]);
 	reap(&kids[1], now_s() + 10);
+	r.cpu_s = last_cpu_s;
 	return r;
 }
 
@@ -336,7 +344,7 @@ static bool hugepages_free(unsigned int mb)
 }
 
 /* dpdk-testpmd txonly on net_virtio_user into the sink, for seconds; the sink's JSON. */
-static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len)
+static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len, double *cpu_s)
 {
 	struct sink s;
 	char vdev[256], path[128], prefix[64], out[128], err[128];
@@ -384,6 +392,7 @@ static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len)
 	usleep((useconds_t)(seconds * 1e6) + 1500000);  /* EAL start, then the run */
 	kill(kids[1], SIGINT);
 	reap(&kids[1], now_s() + 10);
+	*cpu_s = last_cpu_s;
 	json = sink_result(&s);
 	/* testpmd's own view: the best per-second Tx-pps it printed */
 	{
@@ -403,6 +412,19 @@ static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len)
 	return json;
 }
 
+static double load_avg(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
 TestSuite(udp_rate, .fini = kill_kids, .timeout = 120);
 
 Test(udp_rate, sendmmsg_vs_testpmd)
@@ -411,13 +433,14 @@ Test(udp_rate, sendmmsg_vs_testpmd)
 	double seconds = env ? atof(env) : 3;
 	char tp_tx[64], tp_json[1024], sp64_json[1024], sp22_json[1024];
 	struct tx_result r64, r22;
+	double tp_cpu = 0;
 	struct sink s;
 	FILE *f;
 
 	if (getenv("SP_RATE_SKIP_TESTPMD"))
 		snprintf(tp_json, sizeof(tp_json), "{}"), snprintf(tp_tx, sizeof(tp_tx), "-1");
 	else
-		snprintf(tp_json, sizeof(tp_json), "%s", testpmd_run(seconds, tp_tx, sizeof(tp_tx)));
+		snprintf(tp_json, sizeof(tp_json), "%s", testpmd_run(seconds, tp_tx, sizeof(tp_tx), &tp_cpu));
 	sink_start(&s, "sp64", 0, false);      /* counting only, as for testpmd */
 	r64 = sp_send_run(&s, 64, 32, 0, seconds, false);
 	snprintf(sp64_json, sizeof(sp64_json), "%s", sink_result(&s));
@@ -428,13 +451,14 @@ Test(udp_rate, sendmmsg_vs_testpmd)
 	char line[1024];
 	snprintf(line, sizeof(line),
 		 "{\"pair\":\"net_virtio_user->net_vhost\",\"seconds\":%.1f,"
-		 "\"testpmd_txonly_64B_frame\":{\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"testpmd_best_tx_pps\":%s},"
-		 "\"sendpath_sendmmsg_b32_64B_payload\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"bursts\":%lu,\"backlogged\":%lu},"
-		 "\"sendpath_sendmmsg_b32_22B_payload_64B_frame\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f}}",
-		 seconds, json_num(tp_json, "frames_per_s"), json_num(tp_json, "frames"), tp_tx,
+		 "\"testpmd_txonly_64B_frame\":{\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"testpmd_best_tx_pps\":%s,\"cpu_s\":%.2f},"
+		 "\"sendpath_sendmmsg_b32_64B_payload\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"bursts\":%lu,\"backlogged\":%lu,\"cpu_s\":%.2f},"
+		 "\"sendpath_sendmmsg_b32_22B_payload_64B_frame\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"cpu_s\":%.2f},\"load_avg\":%.2f}",
+		 seconds, json_num(tp_json, "frames_per_s"), json_num(tp_json, "frames"), tp_tx, tp_cpu,
 		 r64.sent / r64.elapsed_s, json_num(sp64_json, "frames_per_s"), json_num(sp64_json, "frames"),
-		 (unsigned long)r64.bursts, (unsigned long)r64.backlogged,
-		 r22.sent / r22.elapsed_s, json_num(sp22_json, "frames_per_s"), json_num(sp22_json, "frames"));
+		 (unsigned long)r64.bursts, (unsigned long)r64.backlogged, r64.cpu_s,
+		 r22.sent / r22.elapsed_s, json_num(sp22_json, "frames_per_s"), json_num(sp22_json, "frames"),
+		 r22.cpu_s, load_avg());
 	fprintf(stderr, "udp_rate: %s\n", line);
 	if (rec && (f = fopen(rec, "w"))) {
 		fprintf(f, "%s\n", line);
