@@ -245,6 +245,7 @@ static bool load_vq(struct vb_dev *d, int q)
 	vq->last_used_idx = lu;
 	vq->signalled_used_valid = false;
 	vq->event_idx = !!(d->features & (1ULL << VIRTIO_RING_F_EVENT_IDX));
+	vq->indirect = !!(d->features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC));
 	return true;
 }
 

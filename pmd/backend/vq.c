@@ -54,6 +54,13 @@ static inline struct vring_desc desc_read(const struct vring_desc *t, uint32_t i
 enum vb_chain_fault vb_chain_walk(const struct vb_mem *mem, const struct vring_desc *desc,
 				  uint16_t size, uint16_t head, bool writable, struct vb_chain *c)
 {
+	return vb_chain_walk_ex(mem, desc, size, head, writable, true, c);
+}
+
+enum vb_chain_fault vb_chain_walk_ex(const struct vb_mem *mem, const struct vring_desc *desc,
+				     uint16_t size, uint16_t head, bool writable, bool indirect,
+				     struct vb_chain *c)
+{
 	const struct vring_desc *table = desc;
 	uint32_t table_size = size;
 	uint32_t idx = head;
@@ -76,7 +83,7 @@ enum vb_chain_fault vb_chain_walk(const struct vb_mem *mem, const struct vring_d
 		d = desc_read(table, idx);
 
 		if (d.flags & VRING_DESC_F_INDIRECT) {
-			if (in_indirect || (d.flags & VRING_DESC_F_NEXT))
+			if (!indirect || in_indirect || (d.flags & VRING_DESC_F_NEXT))
 				return VB_CHAIN_BAD_INDIRECT;
 			if (d.len == 0 || d.len % sizeof(struct vring_desc) ||
 			    d.addr % sizeof(struct vring_desc) ||
@@ -172,7 +179,7 @@ enum vb_chain_fault vb_vq_pop(struct vb_vq *vq, const struct vb_mem *mem, bool w
 	enum vb_chain_fault f;
 
 	vq->last_avail_idx++;
-	f = vb_chain_walk(mem, vq->desc, vq->size, head, writable, c);
+	f = vb_chain_walk_ex(mem, vq->desc, vq->size, head, writable, vq->indirect, c);
 	if (f != VB_CHAIN_OK)
 		vq->faults[f]++;
 	return f;

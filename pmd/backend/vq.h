@@ -66,6 +66,10 @@ struct vb_chain {
  */
 enum vb_chain_fault vb_chain_walk(const struct vb_mem *mem, const struct vring_desc *desc,
 				  uint16_t size, uint16_t head, bool writable, struct vb_chain *c);
+/* The same, with indirect descriptors refused when VIRTIO_RING_F_INDIRECT_DESC was not negotiated. */
+enum vb_chain_fault vb_chain_walk_ex(const struct vb_mem *mem, const struct vring_desc *desc,
+				     uint16_t size, uint16_t head, bool writable, bool indirect,
+				     struct vb_chain *c);
 
 /* Copies up to len bytes out of / into a chain starting at off; returns bytes done. */
 uint32_t vb_chain_read(const struct vb_chain *c, uint32_t off, void *dst, uint32_t len);
@@ -82,6 +86,7 @@ struct vb_vq {
 	uint16_t signalled_used;    /* used idx at our last interrupt */
 	bool signalled_used_valid;
 	bool event_idx;             /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect;              /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 	bool broken;                /* avail idx is out of range right now */
 	int callfd;
 	int kickfd;

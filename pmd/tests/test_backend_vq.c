@@ -208,6 +208,17 @@ Test(backend_vq, bad_indirect_tables)
 	cr_assert_eq(vb_chain_walk(&mem, desc, RING, 0, false, &c), VB_CHAIN_TOO_LONG);
 }
 
+Test(backend_vq, indirect_refused_when_not_negotiated)
+{
+	struct vring_desc *ind = (struct vring_desc *)(mem_buf + 0x8000);
+	struct vb_chain c;
+
+	set_desc(desc, 0, gpa(0x8000), 16, VRING_DESC_F_INDIRECT, 0);
+	set_desc(ind, 0, gpa(0x3000), 44, 0, 0);
+	cr_assert_eq(vb_chain_walk_ex(&mem, desc, RING, 0, false, true, &c), VB_CHAIN_OK);
+	cr_assert_eq(vb_chain_walk_ex(&mem, desc, RING, 0, false, false, &c), VB_CHAIN_BAD_INDIRECT);
+}
+
 Test(backend_vq, read_write_across_segments)
 {
 	struct vb_chain c;
