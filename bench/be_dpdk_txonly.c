@@ -387,9 +387,10 @@ static int txonly_run(const struct bench_cfg *cfg, const struct bench_point *pt,
 	row->sent = (uint64_t)tx;
 	row->received = (uint64_t)rx;
 	row->eagain = refused > 0 ? (uint64_t)refused : 0;
-	row->seconds = (double)tx / pps;   /* so that msgs_per_s is the steady-state Tx-pps */
-	row->tsc_cycles = (uint64_t)(row->seconds * bench_tsc_hz());
-	row->cpu_ns = (uint64_t)(row->seconds * 1e9);  /* one forwarding core, always busy */
+	row->seconds = span;              /* the interval testpmd timed its shows over */
+	row->measured = (uint64_t)(pps * span);
+	row->tsc_cycles = (uint64_t)(span * bench_tsc_hz());
+	row->cpu_ns = (uint64_t)(span * 1e9);  /* one forwarding core, always busy */
 	row->have_latency = false;
 	snprintf(row->note, sizeof(row->note), "testpmd rate over %.2f s of %.2f; sent/received whole run%s",
 		 span, cfg->duration, huge ? "" : "; --no-huge");

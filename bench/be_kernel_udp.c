@@ -303,6 +303,7 @@ static int kudp_run(const struct bench_cfg *cfg, const struct bench_point *pt, s
 	row->cpu_ns = bench_thread_cpu_ns() - cpu0;
 	row->seconds = (double)row->tsc_cycles / bench_tsc_hz();
 	row->sent = seq - sent_all;
+	row->measured = row->sent;
 	atomic_store_explicit(&rx.end_seq, seq, memory_order_release);
 
 	/* let the receiver drain, then a marker carries the kernel's drop count */

@@ -55,8 +55,9 @@ struct bench_row {
 	unsigned int batch;
 	double rate;
 	double seconds;         /* measured interval */
-	uint64_t sent;          /* messages accepted by the send call in the interval */
-	uint64_t received;      /* messages the peer counted from the same interval */
+	uint64_t measured;      /* messages sent in the measured interval: the rates divide this */
+	uint64_t sent;          /* messages sent, as the peer can check them (see the backend) */
+	uint64_t received;      /* messages the peer counted of those */
 	uint64_t dropped;       /* messages the path itself says it dropped */
 	uint64_t eagain;
 	uint64_t calls;
@@ -64,6 +65,9 @@ struct bench_row {
 	uint64_t cpu_ns;        /* sender thread CPU time over the interval */
 	bool have_latency;
 	struct hist lat;        /* one-way latency, ns */
+	bool have_ext_latency;  /* percentiles from a peer that keeps its own histogram */
+	uint64_t ext_lat[5];    /* p50, p90, p99, p99.9, max (ns) */
+	uint64_t ext_lat_count;
 	char note[128];
 };
 

@@ -82,7 +82,7 @@ void bench_pace(uint64_t t0_tsc, uint64_t msgs_so_far, double rate)
 
 double bench_row_msgs_per_s(const struct bench_row *r)
 {
-	return r->seconds > 0 ? (double)r->sent / r->seconds : 0;
+	return r->seconds > 0 ? (double)r->measured / r->seconds : 0;
 }
 
 double bench_row_gbit_per_s(const struct bench_row *r)

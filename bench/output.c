@@ -10,7 +10,7 @@
 
 #define CSV_HEADER "backend,size,batch,msgs_per_s,gbit_per_s,ns_per_msg,cycles_per_msg," \
 	"p50_ns,p99_ns,p999_ns,max_ns,sent,received," \
-	"p90_ns,cpu_ns_per_msg,dropped,eagain,calls,seconds,rate,target,call,mode,status,note"
+	"p90_ns,cpu_ns_per_msg,dropped,eagain,calls,seconds,rate,target,call,mode,measured,status,note"
 
 static double per_msg(uint64_t v, uint64_t msgs)
 {
@@ -29,6 +29,12 @@ static void clean(char *dst, size_t len, const char *src)
 
 static void latency_fields(FILE *f, const struct bench_row *r)
 {
+	if (r->have_ext_latency) {
+		fprintf(f, "%llu,%llu,%llu,%llu", (unsigned long long)r->ext_lat[0],
+			(unsigned long long)r->ext_lat[2], (unsigned long long)r->ext_lat[3],
+			(unsigned long long)r->ext_lat[4]);
+		return;
+	}
 	if (!r->have_latency || !r->lat.count) {
 		fputs(",,,", f);
 		return;
@@ -54,17 +60,19 @@ int bench_write_csv(const char *path, const struct bench_row *rows, unsigned int
 
 		fprintf(f, "%s,%u,%u,%.0f,%.4f,%.2f,%.1f,", r->backend, r->size, r->batch,
 			bench_row_msgs_per_s(r), bench_row_gbit_per_s(r),
-			per_msg((uint64_t)(r->seconds * 1e9), r->sent), per_msg(r->tsc_cycles, r->sent));
+			per_msg((uint64_t)(r->seconds * 1e9), r->measured), per_msg(r->tsc_cycles, r->measured));
 		latency_fields(f, r);
 		fprintf(f, ",%llu,%llu,", (unsigned long long)r->sent, (unsigned long long)r->received);
-		if (r->have_latency && r->lat.count)
+		if (r->have_ext_latency)
+			fprintf(f, "%llu", (unsigned long long)r->ext_lat[1]);
+		else if (r->have_latency && r->lat.count)
 			fprintf(f, "%llu", (unsigned long long)hist_quantile(&r->lat, 0.9));
 		clean(note, sizeof(note), r->note);
-		fprintf(f, ",%.2f,%llu,%llu,%llu,%.3f,%.0f,%s,%s,%s,%s,%s\n",
-			r->cpu_ns ? per_msg(r->cpu_ns, r->sent) : 0.0,
+		fprintf(f, ",%.2f,%llu,%llu,%llu,%.3f,%.0f,%s,%s,%s,%llu,%s,%s\n",
+			r->cpu_ns ? per_msg(r->cpu_ns, r->measured) : 0.0,
 			(unsigned long long)r->dropped, (unsigned long long)r->eagain,
 			(unsigned long long)r->calls, r->seconds, r->rate, r->target, r->call,
-			r->mode, r->status, note);
+			r->mode, (unsigned long long)r->measured, r->status, note);
 	}
 	return fclose(f);
 }
@@ -97,9 +105,19 @@ static void json_row(FILE *f, const struct bench_row *r)
 	fprintf(f, "\"msgs_per_s\": %.0f, \"gbit_per_s\": %.4f, \"ns_per_msg\": %.2f, "
 		"\"cycles_per_msg\": %.1f, \"cpu_ns_per_msg\": %.2f, ",
 		bench_row_msgs_per_s(r), bench_row_gbit_per_s(r),
-		per_msg((uint64_t)(r->seconds * 1e9), r->sent), per_msg(r->tsc_cycles, r->sent),
-		per_msg(r->cpu_ns, r->sent));
+		per_msg((uint64_t)(r->seconds * 1e9), r->measured), per_msg(r->tsc_cycles, r->measured),
+		per_msg(r->cpu_ns, r->measured));
+	fprintf(f, "\"measured\": %llu, ", (unsigned long long)r->measured);
 	json_str(f, "note", r->note, ", ");
+	if (r->have_ext_latency) {
+		/* the peer's own histogram: percentiles only, no buckets */
+		fprintf(f, "\"latency\": {\"count\": %llu, \"p50_ns\": %llu, \"p90_ns\": %llu, "
+			"\"p99_ns\": %llu, \"p999_ns\": %llu, \"max_ns\": %llu, \"source\": \"peer\"}}",
+			(unsigned long long)r->ext_lat_count, (unsigned long long)r->ext_lat[0],
+			(unsigned long long)r->ext_lat[1], (unsigned long long)r->ext_lat[2],
+			(unsigned long long)r->ext_lat[3], (unsigned long long)r->ext_lat[4]);
+		return;
+	}
 	if (!r->have_latency || !r->lat.count) {
 		fputs("\"latency\": null}", f);
 		return;
