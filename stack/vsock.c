@@ -527,6 +527,14 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 			err = written;
 			goto out_err;
 		}
+		if (written == 0) {
+			/* Credit but no buffers (never in the kernel): wait as for credit. */
+			if (nonblock || !vsock_wait(deadline)) {
+				err = -EAGAIN;
+				goto out_err;
+			}
+			continue;
+		}
 		total_written += (size_t)written;
 	}
 

@@ -124,6 +124,7 @@ extern const struct vsock_transport vsock_virtio_transport;
 /* Counters for tests and reports. */
 struct vsock_virtio_stats {
 	uint64_t tx_pkts, tx_bursts, tx_backlog;    /* backlog: packets waiting for ring room */
+	uint64_t tx_no_buffers;                     /* sends that waited for mbufs (credit was there) */
 	uint64_t rx_pkts, rx_dropped_nosock, rx_dropped_overflow, rx_rst_sent;
 	uint64_t credit_updates_sent, credit_requests_answered, transport_resets;
 };

@@ -378,6 +378,31 @@ static uint64_t vv_rcvhiwat(struct vsock_sock *vsk)
 }
 
 /*
+ * The kernel allocates skbs from memory that is as good as endless; here
+ * packets come from the device's mbuf pool, which also refills the rx ring.
+ * A send takes at most what the pool can spare above a reserve for rx, so
+ * that credit updates can still come in; when nothing can be spared it says
+ * 0 and the send loop waits, polling, as for credit.
+ */
+static size_t vv_tx_budget(size_t len)
+{
+	unsigned int reserve = vv.pool->size / 4, avail = rte_mempool_avail_count(vv.pool);
+	size_t bytes;
+
+	if (avail <= reserve) {
+		vv_flush();
+		sp_vsock_tx_free(vv.dev);       /* completed tx buffers back to the pool */
+		avail = rte_mempool_avail_count(vv.pool);
+		if (avail <= reserve) {
+			vv.st.tx_no_buffers++;
+			return 0;
+		}
+	}
+	bytes = (size_t)(avail - reserve) * (SP_VSOCK_MBUF_DATA - sizeof(struct vsock_hdr));
+	return len < bytes ? len : bytes;
+}
+
+/*
  * ≈ virtio_transport_stream_enqueue -> virtio_transport_send_pkt_info: takes
  * as much credit as there is for len, cuts it into RW packets of at most
  * VSOCK_MAX_PKT_PAYLOAD, gives back the credit of what could not be built.
@@ -391,6 +416,9 @@ static ssize_t vv_stream_enqueue(struct vsock_sock *vsk, struct sp_iov_iter *it,
 
 	if (vv.dead)
 		return -ENODEV;
+	len = vv_tx_budget(len);
+	if (!len)
+		return 0;       /* out of buffers for now: the caller waits as for credit */
 	pkt_len = vsock_credit_take(&vvs->cr, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
 	if (!pkt_len)
 		return 0;

@@ -109,7 +109,7 @@ static void spin(int ms)
 		sp_poll();
 }
 
-static void start(const char *mode, const char *extra)
+static void start_dev(const char *mode, const char *extra, const char *devargs)
 {
 	const char *bin = getenv("SP_VHOST_VSOCK");
 	struct sockaddr_un ua = { .sun_family = AF_UNIX };
@@ -147,14 +147,20 @@ static void start(const char *mode, const char *extra)
 		usleep(10000);
 	}
 	cr_assert_geq(ctl_fd, 0, "backend did not start");
-	snprintf(vdev, sizeof(vdev), "virtio_vsock0,path=%s,cid=3", sock_path);
+	snprintf(vdev, sizeof(vdev), "virtio_vsock0,path=%s,cid=3%s", sock_path, devargs);
 	cfg.vdevs[0] = vdev;
 	cr_assert_eq(sp_init(&cfg), 0, "sp_init: %s", strerror(errno));
 	sigpipes = 0;
 	signal(SIGPIPE, on_sigpipe);
 }
 
+static void start(const char *mode, const char *extra)
+{
+	start_dev(mode, extra, "");
+}
+
 static void setup(void) { start("sink", NULL); }
+static void setup_small_pool(void) { start_dev("sink", "--buf-alloc=4194304", ",queue_size=64,pool_size=400"); }
 static void setup_no_event_idx(void) { start("sink", "--no-event-idx"); }
 static void setup_echo(void) { start("echo", NULL); }
 
@@ -527,4 +533,17 @@ Test(vsock, device_gone_resets_sockets, .init = setup, .fini = teardown)
 	cr_assert_eq(errno, ENOTCONN);
 	cr_assert_eq(sp_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l), 0);
 	cr_assert_eq(err, ECONNRESET);
+}
+
+/* The peer's buffer (4 MiB) is larger than our mbuf pool (400 x 4 KiB): the send waits for buffers. */
+Test(vsock, send_beyond_mbuf_pool_waits_for_buffers, .init = setup_small_pool, .fini = teardown)
+{
+	int fd = vsock_connected(0);
+	struct vsock_virtio_stats vs;
+
+	cr_assert_eq(sp_send(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	vsock_virtio_get_stats(&vs);
+	cr_log_info("sends that waited for mbufs: %llu", (unsigned long long)vs.tx_no_buffers);
+	cr_assert_eq(wait_stat("rx_bytes", sizeof(buf)), (long long)sizeof(buf));
+	cr_assert_eq(peer_stat("credit_violations"), 0);
 }
