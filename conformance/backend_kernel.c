@@ -28,18 +28,22 @@ static struct {
 	enum sc_proto proto;
 	unsigned int port;
 	int listener;			/* vsock listener or UDP receiver */
+	int bound_only;			/* vsock: bound to the refused port, not listening */
 	int conns[PEER_MAX_CONNS];
+	uint64_t total[PEER_MAX_CONNS];	/* bytes read from each connection in all */
+	uint32_t crc[PEER_MAX_CONNS];
 	int nconns;
 	struct async_reader {
 		pthread_t thread;
 		bool running;
-		int fd;
+		int fd, pc;
 		size_t want;
 		struct sc_peer_result r;
 	} async[PEER_MAX_CONNS];
 } kp;
 
 bool sc_kernel_vsock_allowed;
+bool sc_in_own_netns;
 int sc_settle_ms = 100;
 
 static uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
@@ -63,6 +67,7 @@ static int k_init(enum sc_proto proto, unsigned int port_base)
 	kp.proto = proto;
 	kp.port = port_base;
 	kp.listener = -1;
+	kp.bound_only = -1;
 	for (int i = 0; i < PEER_MAX_CONNS; i++)
 		kp.conns[i] = -1;
 	if (proto == SC_VSOCK && !sc_kernel_vsock_allowed) {
@@ -85,6 +90,8 @@ static void k_fini(void)
 	}
 	if (kp.listener >= 0)
 		close(kp.listener);
+	if (kp.bound_only >= 0)
+		close(kp.bound_only);
 }
 
 static int k_fcntl(int fd, int cmd, int arg)
@@ -118,6 +125,7 @@ static int k_notsock_fd(void)
 
 static int k_addr(enum sc_addr_role role, struct sockaddr_storage *ss, socklen_t *len)
 {
+	memset(ss, 0, sizeof(*ss));
 	if (kp.proto == SC_VSOCK) {
 		struct sockaddr_vm *vm = (struct sockaddr_vm *)ss;
 
@@ -196,10 +204,37 @@ static int k_peer_listen(unsigned int buf_size)
 		}
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, PEER_MAX_CONNS) < 0) {
+		int e = errno;
+
+		fprintf(stderr, "kernel peer: listen on port %u: %s\n", kp.port, strerror(e));
 		close(fd);
+		errno = e;
 		return -1;
 	}
 	kp.listener = fd;
+	return 0;
+}
+
+static int k_peer_bind_only(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if (kp.proto != SC_VSOCK) {
+		errno = ENOSYS;
+		return -1;
+	}
+	k_addr(SC_ADDR_REFUSED, &ss, &len);
+	((struct sockaddr_vm *)&ss)->svm_cid = VMADDR_CID_ANY;
+	fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		close(fd);
+		return -1;
+	}
+	kp.bound_only = fd;
 	return 0;
 }
 
@@ -220,6 +255,8 @@ static int k_peer_accept(void)
 	if (fd < 0)
 		return -1;
 	kp.conns[kp.nconns] = fd;
+	kp.total[kp.nconns] = 0;
+	kp.crc[kp.nconns] = ~0u;
 	return kp.nconns++;
 }
 
@@ -238,7 +275,7 @@ static int conn(int pc)
  * Reads what has arrived, up to max (bytes, or datagrams for UDP), waiting up to wait_ms for
  * more while it is short; the note carries what a user checks: count, sizes, checksum, EOF.
  */
-static void read_into(int fd, size_t max, int wait_ms, struct sc_peer_result *r)
+static void read_into(int fd, int pc, size_t max, int wait_ms, struct sc_peer_result *r)
 {
 	static __thread unsigned char buf[1 << 16];
 	uint32_t h = 2166136261u;
@@ -272,6 +309,10 @@ static void read_into(int fd, size_t max, int wait_ms, struct sc_peer_result *r)
 			break;
 		}
 		h = fnv1a(h, buf, (size_t)n);
+		if (kp.proto == SC_VSOCK && pc >= 0 && pc < PEER_MAX_CONNS) {
+			kp.crc[pc] = sc_crc32c(kp.crc[pc], buf, (size_t)n);
+			kp.total[pc] += (uint64_t)n;
+		}
 		if (kp.proto == SC_UDP) {
 			got++;
 			if (off < sizeof(lens))
@@ -282,11 +323,14 @@ static void read_into(int fd, size_t max, int wait_ms, struct sc_peer_result *r)
 		}
 	}
 	r->ret = (long)got;
-	if (kp.proto == SC_UDP)
+	if (kp.proto == SC_UDP) {
 		snprintf(r->note, sizeof(r->note), "dgrams=%zu lens=[%s] fnv=%08x", got, lens, h);
-	else
-		snprintf(r->note, sizeof(r->note), "bytes=%zu fnv=%08x%s%s%s", got, h,
-			 eof ? " eof" : "", r->err ? " err=" : "", r->err ? sc_errno_name(r->err) : "");
+	} else if (pc >= 0 && pc < PEER_MAX_CONNS) {
+		r->eof = eof;
+		r->has_stream = true;
+		r->stream_total = kp.total[pc];
+		r->stream_crc = kp.crc[pc];
+	}
 }
 
 static int k_peer_read(int pc, size_t max, int wait_ms, struct sc_peer_result *r)
@@ -295,7 +339,7 @@ static int k_peer_read(int pc, size_t max, int wait_ms, struct sc_peer_result *r
 
 	if (fd < 0)
 		return -1;
-	read_into(fd, max, wait_ms, r);
+	read_into(fd, pc, max, wait_ms, r);
 	return 0;
 }
 
@@ -303,7 +347,7 @@ static void *async_main(void *arg)
 {
 	struct async_reader *a = arg;
 
-	read_into(a->fd, a->want, 20000, &a->r);
+	read_into(a->fd, a->pc, a->want, 20000, &a->r);
 	return NULL;
 }
 
@@ -321,6 +365,7 @@ static int k_peer_read_async(int pc, size_t n)
 	}
 	memset(&a->r, 0, sizeof(a->r));
 	a->fd = fd;
+	a->pc = pc;
 	a->want = n;
 	if (pthread_create(&a->thread, NULL, async_main, a) != 0)
 		return -1;
@@ -427,6 +472,7 @@ const struct sc_backend sc_kernel_backend = {
 	.notsock_fd = k_notsock_fd,
 	.addr = k_addr,
 	.peer_listen = k_peer_listen,
+	.peer_bind_only = k_peer_bind_only,
 	.peer_accept = k_peer_accept,
 	.peer_read = k_peer_read,
 	.peer_read_async = k_peer_read_async,

@@ -133,7 +133,8 @@ def main():
                     diff = (f"step {i + 1}: {step_text(a[i] if i < len(a) else None)}"
                             f" | reference: {step_text(b[i] if i < len(b) else None)}")
                     if acc:
-                        cell.update(verdict="accepted", reason=acc["reason"])
+                        cell.update(verdict="accepted", reason=acc["reason"],
+                                    kind=acc.get("kind", ""))
                     else:
                         cell.update(verdict="diverge", reason=diff)
                     cell.update(first_difference=diff, trace=sc["steps"],

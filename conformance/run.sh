@@ -49,14 +49,15 @@ for col in $columns; do
 	case $col in
 	host)
 		# UDP on the host kernel; vsock scenarios report why they do not run here.
-		"$static" --backend kernel --netns --column host --settle-ms 50 \
+		"$static" --backend kernel --netns --column host --settle-ms 50 --jobs 4 \
 			"${only_args[@]}" --out "$out/host.json" 2>"$out/host.log" ||
 			{ echo "conformance: host runner failed" >&2; cat "$out/host.log" >&2; exit 1; }
 		;;
 	sendpath)
 		sp=$build/conformance/sp-conformance
 		if [ -x "$sp" ] && "$sp" --has-sendpath >/dev/null 2>&1; then
-			timeout 900 "$sp" --backend sendpath --column sendpath "${only_args[@]}" \
+			export SP_VHOST_VSOCK=${SP_VHOST_VSOCK:-$build/pmd/backend/sp-vhost-vsock}
+			timeout 900 "$sp" --backend sendpath --netns --column sendpath --jobs 3 "${only_args[@]}" \
 				--out "$out/sendpath.json" 2>"$out/sendpath.log" ||
 				{ echo "conformance: sendpath runner failed" >&2; tail -20 "$out/sendpath.log" >&2; exit 1; }
 		else

@@ -23,6 +23,8 @@
 #include "sc.h"
 #include "sc_runner.h"
 
+#define MAX_SCENARIOS 512
+
 struct opts {
 	const struct sc_backend *be;
 	bool vsock, udp;
@@ -30,7 +32,7 @@ struct opts {
 	const char *column;
 	const char *out;
 	bool netns, fork, list;
-	int timeout_s;
+	int timeout_s, jobs;
 };
 
 static double now_s(void)
@@ -94,65 +96,56 @@ static void json_escape(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* Runs one scenario in a child; appends its JSON object to f. */
-static void run_one(const struct opts *o, const struct sc_scenario *scn, unsigned int port_base,
-		    FILE *f)
-{
-	char *steps = NULL, *status = NULL, *line;
-	size_t steps_len = 0, cap = 1 << 16, used = 0;
-	char *buf = malloc(cap);
-	double t0 = now_s();
-	int p[2], st = 0;
-	bool timed_out = false;
+/* One scenario in flight: its child, and the file its trace lines go to. */
+struct job {
+	const struct sc_scenario *scn;
 	pid_t pid;
-	FILE *sf;
+	int fd;
+	double t0;
+	bool done, timed_out;
+	int st;
+	char *json;		/* its object in the output, once done */
+};
 
-	if (!buf) {
-		return;
-	} else if (o->fork && pipe(p) < 0) {
-		free(buf);
-		return;
-	} else if (!o->fork) {
-		/* In-process: a file, since nobody drains a pipe while the scenario writes. */
-		FILE *tmp = tmpfile();
+static void job_start(const struct opts *o, struct job *j, unsigned int port_base)
+{
+	FILE *tmp = tmpfile();
 
-		if (!tmp) {
-			free(buf);
-			return;
-		}
-		p[1] = dup(fileno(tmp));
-		p[0] = dup(fileno(tmp));
+	j->t0 = now_s();
+	j->fd = tmp ? dup(fileno(tmp)) : -1;
+	if (tmp)
 		fclose(tmp);
+	if (j->fd < 0) {
+		j->done = true;
+		j->pid = -1;
+		return;
 	}
 	fflush(NULL);
-	pid = o->fork ? fork() : 0;
-	if (pid == 0) {
-		close(p[0]);
+	j->pid = o->fork ? fork() : 0;
+	if (j->pid == 0) {
 		sc_install_sigpipe_counter();
-		sc_run(scn, o->be, port_base, p[1]);
-		close(p[1]);
+		sc_run(j->scn, o->be, port_base, j->fd);
 		if (o->fork)
 			_exit(0);
-	} else if (pid < 0) {
-		close(p[1]);
-		close(p[0]);
-		free(buf);
-		return;
+		j->done = true;
+	} else if (j->pid < 0) {
+		j->done = true;
 	}
-	if (o->fork)
-		close(p[1]);
-	else
-		lseek(p[0], 0, SEEK_SET);
-	for (;;) {
-		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-		int left = (int)((t0 + o->timeout_s - now_s()) * 1000);
-		ssize_t n;
+}
 
-		if (left <= 0 || poll(&pfd, 1, left) == 0) {
-			timed_out = true;
-			break;
-		}
-		if (used + 4096 > cap) {
+/* Turns the child's trace lines and its end into the scenario's JSON object. */
+static void job_finish(const struct opts *o, struct job *j)
+{
+	char *steps = NULL, *status = NULL, *buf = NULL, *json = NULL;
+	size_t steps_len = 0, json_len = 0, used = 0, cap = 1 << 16;
+	FILE *sf, *f;
+	ssize_t n;
+
+	buf = malloc(cap);
+	lseek(j->fd, 0, SEEK_SET);
+	while (buf && (n = read(j->fd, buf + used, cap - used - 1)) > 0) {
+		used += (size_t)n;
+		if (used + 1 >= cap) {
 			char *nb = realloc(buf, cap * 2);
 
 			if (!nb)
@@ -160,60 +153,99 @@ static void run_one(const struct opts *o, const struct sc_scenario *scn, unsigne
 			buf = nb;
 			cap *= 2;
 		}
-		n = read(p[0], buf + used, cap - used - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
 	}
-	close(p[0]);
-	if (o->fork) {
-		if (timed_out)
-			kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-	}
+	close(j->fd);
+	if (!buf)
+		return;
 	buf[used] = '\0';
 
 	sf = open_memstream(&steps, &steps_len);
 	for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		line = l;
-		if (strncmp(line, "{\"status\":", 10) == 0) {
-			status = line;
+		if (strncmp(l, "{\"status\":", 10) == 0) {
+			status = l;
 			continue;
 		}
-		fprintf(sf, "%s\n        %s", ftell(sf) ? "," : "", line);
+		fprintf(sf, "%s\n        %s", ftell(sf) ? "," : "", l);
 	}
 	fclose(sf);
 
+	f = open_memstream(&json, &json_len);
 	fprintf(f, "    {\"name\": ");
-	json_escape(f, scn->name);
-	fprintf(f, ", \"proto\": \"%s\", \"what\": ", scn->proto == SC_VSOCK ? "vsock" : "udp");
-	json_escape(f, scn->what);
-	fprintf(f, ", \"duration_ms\": %.0f,\n     ", (now_s() - t0) * 1000);
+	json_escape(f, j->scn->name);
+	fprintf(f, ", \"proto\": \"%s\", \"what\": ", j->scn->proto == SC_VSOCK ? "vsock" : "udp");
+	json_escape(f, j->scn->what);
+	fprintf(f, ", \"duration_ms\": %.0f,\n     ", (now_s() - j->t0) * 1000);
 	if (status) {
 		/* {"status":"x","reason":"y"} -> its two members */
-		size_t sl = strlen(status);
-
-		fprintf(f, "%.*s", (int)(sl - 2), status + 1);
+		fprintf(f, "%.*s", (int)(strlen(status) - 2), status + 1);
 	} else {
-		char why[64];
+		char why[96];
 
-		if (timed_out)
+		if (j->timed_out)
 			snprintf(why, sizeof(why), "timeout after %d s", o->timeout_s);
-		else if (WIFSIGNALED(st))
-			snprintf(why, sizeof(why), "crashed: signal %d (%s)", WTERMSIG(st),
-				 strsignal(WTERMSIG(st)));
+		else if (WIFSIGNALED(j->st))
+			snprintf(why, sizeof(why), "crashed: signal %d (%s)", WTERMSIG(j->st),
+				 strsignal(WTERMSIG(j->st)));
 		else
 			snprintf(why, sizeof(why), "ended without a status (exit %d)",
-				 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+				 WIFEXITED(j->st) ? WEXITSTATUS(j->st) : -1);
 		fprintf(f, "\"status\":\"error\",\"reason\":\"%s\"", why);
 	}
 	fprintf(f, ",\n     \"steps\": [%s\n     ]}", steps ? steps : "");
+	fclose(f);
+	j->json = json;
+	fprintf(stderr, "sp-conformance: %-40s %s\n", j->scn->name,
+		status ? (strstr(status, "\"ok\"") ? "ok" : status) :
+		(j->timed_out ? "timeout" : "crashed"));
 	free(steps);
 	free(buf);
-	fprintf(stderr, "sp-conformance: %-40s %s\n", scn->name,
-		status ? (strstr(status, "\"ok\"") ? "ok" : status) : (timed_out ? "timeout" : "crashed"));
+}
+
+/* Runs the scenarios, up to o->jobs at once, and writes their objects to f in order. */
+static void run_all(const struct opts *o, struct job *jobs, unsigned int n, const unsigned int *ports,
+		    FILE *f)
+{
+	unsigned int next = 0, running = 0, written = 0;
+
+	while (written < n) {
+		while (next < n && running < (unsigned int)o->jobs) {
+			job_start(o, &jobs[next], ports[next]);
+			if (jobs[next].pid > 0)
+				running++;
+			else
+				job_finish(o, &jobs[next]);
+			next++;
+		}
+		for (unsigned int i = written; i < next; i++) {
+			struct job *j = &jobs[i];
+			pid_t r;
+
+			if (j->done || j->pid <= 0)
+				continue;
+			r = waitpid(j->pid, &j->st, WNOHANG);
+			if (r == 0 && now_s() - j->t0 > o->timeout_s) {
+				kill(j->pid, SIGKILL);
+				waitpid(j->pid, &j->st, 0);
+				j->timed_out = true;
+				r = j->pid;
+			}
+			if (r == j->pid) {
+				j->done = true;
+				running--;
+				job_finish(o, j);
+			}
+		}
+		while (written < next && jobs[written].done) {
+			if (written)
+				fprintf(f, ",\n");
+			fputs(jobs[written].json ? jobs[written].json : "{}", f);
+			free(jobs[written].json);
+			fflush(f);
+			written++;
+		}
+		if (written < n)
+			usleep(2000);
+	}
 }
 
 static void usage(void)
@@ -221,7 +253,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: sp-conformance [--backend kernel|sendpath] [--proto vsock,udp] [--only GLOB,...]\n"
 		"                      [--column NAME] [--out FILE] [--netns] [--allow-kernel-vsock]\n"
-		"                      [--timeout SEC] [--settle-ms MS] [--no-fork] [--list]\n");
+		"                      [--timeout SEC] [--settle-ms MS] [--jobs N] [--no-fork] [--list]\n");
 	exit(2);
 }
 
@@ -240,11 +272,14 @@ int main(int argc, char **argv)
 		{ "no-fork", no_argument, NULL, 'F' },
 		{ "list", no_argument, NULL, 'l' },
 		{ "has-sendpath", no_argument, NULL, 'H' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct sc_scenario *sets[] = { sc_vsock_scenarios, sc_udp_scenarios };
 	struct opts o = { .be = &sc_kernel_backend, .vsock = true, .udp = true, .fork = true,
-			  .timeout_s = 20 };
+			  .timeout_s = 20, .jobs = 1 };
+	static struct job jobs[MAX_SCENARIOS];
+	static unsigned int ports[MAX_SCENARIOS];
 	struct utsname u;
 	unsigned int idx = 0;
 	double t0 = now_s();
@@ -273,6 +308,7 @@ int main(int argc, char **argv)
 		case 't': o.timeout_s = atoi(optarg); break;
 		case 's': sc_settle_ms = atoi(optarg); break;
 		case 'F': o.fork = false; break;
+		case 'j': o.jobs = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
 		case 'l': o.list = true; break;
 		case 'H': return sc_sendpath_built ? 0 : 1;
 		default: usage();
@@ -288,6 +324,7 @@ int main(int argc, char **argv)
 	}
 	if (o.netns && enter_netns() < 0)
 		return 1;
+	sc_in_own_netns = o.netns;
 	if (o.out && !(f = fopen(o.out, "w"))) {
 		fprintf(stderr, "sp-conformance: %s: %s\n", o.out, strerror(errno));
 		return 1;
@@ -301,14 +338,15 @@ int main(int argc, char **argv)
 	fprintf(f, ",\n \"scenarios\": [\n");
 	for (size_t s = 0; s < 2; s++) {
 		for (const struct sc_scenario *scn = sets[s]; scn->name; scn++, idx++) {
-			if (!selected(&o, scn))
+			if (!selected(&o, scn) || n >= MAX_SCENARIOS)
 				continue;
-			if (n++)
-				fprintf(f, ",\n");
-			run_one(&o, scn, 20000 + idx * 4, f);
-			fflush(f);
+			jobs[n].scn = scn;
+			ports[n++] = 20000 + idx * 4;
 		}
 	}
+	if (!o.fork)
+		o.jobs = 1;
+	run_all(&o, jobs, (unsigned int)n, ports, f);
 	fprintf(f, "\n ],\n \"duration_s\": %.2f}\n", now_s() - t0);
 	if (f != stdout)
 		fclose(f);

@@ -16,7 +16,10 @@
 #include "sc.h"
 
 #define SC_MAX_FDS	64
+#define SC_MAX_STREAMS	16
+#define SC_MAX_PC	16
 #define SC_PAYLOAD_MAX	(4u << 20)
+#define SC_STREAM_MAX	(8u << 20)
 
 struct sc {
 	const struct sc_scenario *scn;
@@ -28,6 +31,10 @@ struct sc {
 	unsigned int nfds;
 	uint32_t pattern;		/* where the payload pattern continues */
 	unsigned char *payload;
+	/* what each stream socket has sent so far, to check what its peer holds */
+	struct sc_stream { int fd; unsigned char *buf; size_t len; } streams[SC_MAX_STREAMS];
+	int pc_fd[SC_MAX_PC];		/* peer connection -> our socket */
+	int last_connected;
 };
 
 static volatile sig_atomic_t sigpipe_count;
@@ -47,6 +54,89 @@ void sc_install_sigpipe_counter(void)
 	sa.sa_handler = on_sigpipe;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+uint32_t sc_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	static uint32_t table[256];
+	const unsigned char *p = buf;
+
+	if (!table[1]) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+			table[i] = c;
+		}
+	}
+	while (len--)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+static struct sc_stream *stream_of(struct sc *s, int fd, bool create)
+{
+	for (int i = 0; i < SC_MAX_STREAMS; i++)
+		if (s->streams[i].buf && s->streams[i].fd == fd)
+			return &s->streams[i];
+	if (!create)
+		return NULL;
+	for (int i = 0; i < SC_MAX_STREAMS; i++) {
+		if (!s->streams[i].buf) {
+			s->streams[i].buf = malloc(SC_STREAM_MAX);
+			if (!s->streams[i].buf)
+				return NULL;
+			s->streams[i].fd = fd;
+			s->streams[i].len = 0;
+			return &s->streams[i];
+		}
+	}
+	return NULL;
+}
+
+/* Appends the first n bytes of the iovecs to what fd has sent (stream sockets only). */
+static void sent_iov(struct sc *s, int fd, const struct iovec *iov, size_t iovcnt, size_t n)
+{
+	struct sc_stream *st;
+
+	if (s->scn->proto != SC_VSOCK || n == 0 || !(st = stream_of(s, fd, true)))
+		return;
+	for (size_t i = 0; i < iovcnt && n > 0; i++) {
+		size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
+
+		if (st->len + k > SC_STREAM_MAX)
+			k = SC_STREAM_MAX - st->len;
+		memcpy(st->buf + st->len, iov[i].iov_base, k);
+		st->len += k;
+		n -= k;
+	}
+}
+
+static void sent_flat(struct sc *s, int fd, const void *buf, ssize_t n)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = n > 0 ? (size_t)n : 0 };
+
+	if (n > 0 && buf)
+		sent_iov(s, fd, &iov, 1, (size_t)n);
+}
+
+/* The note of a stream peer: how much it read now, and whether what it holds is what we sent. */
+static void stream_note(struct sc *s, int pc, struct sc_peer_result *r)
+{
+	struct sc_stream *st = pc >= 0 && pc < SC_MAX_PC ? stream_of(s, s->pc_fd[pc], false) : NULL;
+	const char *data;
+
+	if (!r->has_stream)
+		return;
+	if (r->stream_total == 0)
+		data = "ok";
+	else if (!st || r->stream_total > st->len)
+		data = "BAD(more than was sent)";
+	else
+		data = sc_crc32c(~0u, st->buf, r->stream_total) == r->stream_crc ? "ok" : "BAD";
+	snprintf(r->note, sizeof(r->note), "bytes=%ld data=%s%s%s%s", r->ret, data,
+		 r->eof ? " eof" : "", r->err ? " err=" : "", r->err ? sc_errno_name(r->err) : "");
 }
 
 /* --- trace output ------------------------------------------------------------------------ */
@@ -339,6 +429,8 @@ int sc_connect_raw(struct sc *s, int fd, const struct sockaddr *addr, socklen_t 
 	if (s->stopped)
 		return -1;
 	CALL(s, s->be->connect(fd, addr, len), ret, err, sp);
+	if (ret == 0 || err == EINPROGRESS)
+		s->last_connected = fd;
 	snprintf(args, sizeof(args), "%s %s", label(s, fd), what);
 	step(s, "connect", args, ret, err, sp, NULL);
 	errno = err;
@@ -365,6 +457,7 @@ ssize_t sc_send_buf(struct sc *s, int fd, const void *buf, size_t len, int flags
 	CALL(s, s->be->send(fd, buf, len, flags), ret, err, sp);
 	snprintf(args, sizeof(args), "%s %slen=%zu flags=%s", label(s, fd), what ? what : "", len,
 		 sc_flags_str(flags, fl, sizeof(fl)));
+	sent_flat(s, fd, buf, ret);
 	step(s, "send", args, (long)ret, err, sp, NULL);
 	errno = err;
 	return ret;
@@ -389,6 +482,7 @@ ssize_t sc_sendto_raw(struct sc *s, int fd, const void *buf, size_t len, int fla
 	CALL(s, s->be->sendto(fd, buf, len, flags, addr, alen), ret, err, sp);
 	snprintf(args, sizeof(args), "%s len=%zu flags=%s to=%s", label(s, fd), len,
 		 sc_flags_str(flags, fl, sizeof(fl)), what);
+	sent_flat(s, fd, buf, ret);
 	step(s, "sendto", args, (long)ret, err, sp, NULL);
 	errno = err;
 	return ret;
@@ -416,6 +510,8 @@ ssize_t sc_sendmsg_raw(struct sc *s, int fd, const struct msghdr *msg, int flags
 	CALL(s, s->be->sendmsg(fd, msg, flags), ret, err, sp);
 	snprintf(args, sizeof(args), "%s %s flags=%s", label(s, fd), what,
 		 sc_flags_str(flags, fl, sizeof(fl)));
+	if (ret > 0 && msg)
+		sent_iov(s, fd, msg->msg_iov, msg->msg_iovlen, (size_t)ret);
 	step(s, "sendmsg", args, (long)ret, err, sp, NULL);
 	errno = err;
 	return ret;
@@ -488,6 +584,8 @@ int sc_sendmmsg_raw(struct sc *s, int fd, struct mmsghdr *vec, unsigned int vlen
 		if (off < sizeof(note))
 			snprintf(note + off, sizeof(note) - off, "]");
 	}
+	for (int i = 0; vec && i < ret; i++)
+		sent_iov(s, fd, vec[i].msg_hdr.msg_iov, vec[i].msg_hdr.msg_iovlen, vec[i].msg_len);
 	step(s, "sendmmsg", args, ret, err, sp, note);
 	errno = err;
 	return ret;
@@ -715,6 +813,19 @@ int sc_peer_listen(struct sc *s, unsigned int buf_size)
 	return ret;
 }
 
+int sc_peer_bind_only(struct sc *s)
+{
+	int ret, err, sp;
+
+	if (s->stopped)
+		return -1;
+	CALL(s, s->be->peer_bind_only(), ret, err, sp);
+	if (peer_unsupported(s, ret, err, "bind without listening"))
+		return -1;
+	step(s, "peer.bind_only", "refused port", ret, err, sp, NULL);
+	return ret;
+}
+
 int sc_peer_accept(struct sc *s)
 {
 	int ret, err, sp;
@@ -724,6 +835,8 @@ int sc_peer_accept(struct sc *s)
 	CALL(s, s->be->peer_accept(), ret, err, sp);
 	if (peer_unsupported(s, ret, err, "accept"))
 		return -1;
+	if (ret >= 0 && ret < SC_MAX_PC)
+		s->pc_fd[ret] = s->last_connected;
 	step(s, "peer.accept", "", ret, err, sp, NULL);
 	return ret;
 }
@@ -741,6 +854,7 @@ long sc_peer_read_wait(struct sc *s, int pc, size_t max, int wait_ms)
 	if (peer_unsupported(s, ret, err, "read"))
 		return -1;
 	snprintf(args, sizeof(args), "pc%d max=%zu", pc, max);
+	stream_note(s, pc, &r);
 	step(s, "peer.read", args, r.ret, r.err, sp, r.note);
 	return r.ret;
 }
@@ -778,6 +892,7 @@ long sc_peer_join(struct sc *s, int pc)
 	if (peer_unsupported(s, ret, err, "join"))
 		return -1;
 	snprintf(args, sizeof(args), "pc%d", pc);
+	stream_note(s, pc, &r);
 	step(s, "peer.join", args, r.ret, r.err, sp, r.note);
 	return r.ret;
 }
@@ -898,6 +1013,8 @@ int sc_run(const struct sc_scenario *scn, const struct sc_backend *be, unsigned 
 	}
 	if (!s->stopped)
 		status(s, "ok", NULL);
+	for (int i = 0; i < SC_MAX_STREAMS; i++)
+		free(s->streams[i].buf);
 	free(s->payload);
 	free(s);
 	return 0;

@@ -29,12 +29,22 @@ enum sc_addr_role {
 	SC_ADDR_PEER_PORT0,	/* the peer's host with port 0 */
 };
 
-/* What the peer did, for the trace: a count (bytes or datagrams) and details. */
+/*
+ * What the peer did. A stream peer tells how much it holds of the whole stream and its
+ * CRC-32C, which the framework checks against what was sent; a datagram peer writes a note.
+ */
 struct sc_peer_result {
-	long ret;		/* bytes (stream) or datagrams (UDP); -1 with err on failure */
+	long ret;		/* bytes (stream) or datagrams (UDP) this call; -1 with err */
 	int err;
-	char note[256];		/* e.g. "bytes=4096 fnv=1a2b3c4d" or "dgrams=[100,200] fnv=..." */
+	bool eof;		/* stream: the sender's end was seen (read returned 0) */
+	bool has_stream;
+	uint64_t stream_total;	/* bytes the peer received on this connection in all */
+	uint32_t stream_crc;	/* crc32c (Castagnoli, init ~0, no final xor) of those */
+	char note[256];		/* datagrams: e.g. "dgrams=2 lens=[100,200] fnv=..." */
 };
+
+/* CRC-32C as DPDK's rte_hash_crc computes it (no final inversion). */
+uint32_t sc_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /*
  * The backend: the socket calls of the implementation under test, in POSIX shape (return,
@@ -67,6 +77,7 @@ struct sc_backend {
 
 	/* peer controls */
 	int (*peer_listen)(unsigned int buf_size);	/* 0: default buffer */
+	int (*peer_bind_only)(void);	/* the refused port is bound, nobody listens */
 	int (*peer_accept)(void);			/* returns the peer connection number */
 	int (*peer_read)(int pc, size_t max, int wait_ms, struct sc_peer_result *r);
 	int (*peer_read_async)(int pc, size_t n);	/* a reader that drains n in the background */
@@ -142,6 +153,7 @@ void sc_addr_of(struct sc *s, enum sc_addr_role role, struct sockaddr_storage *s
 const void *sc_payload(struct sc *s, size_t len);
 
 int sc_peer_listen(struct sc *s, unsigned int buf_size);
+int sc_peer_bind_only(struct sc *s);
 int sc_peer_accept(struct sc *s);
 long sc_peer_read(struct sc *s, int pc, size_t max);
 long sc_peer_read_wait(struct sc *s, int pc, size_t max, int wait_ms);

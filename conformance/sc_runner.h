@@ -7,5 +7,6 @@
 
 extern bool sc_kernel_vsock_allowed;	/* only inside the reference guest (or a user's own VM) */
 extern int sc_settle_ms;		/* how long control packets get to cross */
+extern bool sc_in_own_netns;		/* the runner made its own network namespace */
 
 #endif

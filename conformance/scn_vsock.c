@@ -150,9 +150,9 @@ static void connect_refused(struct sc *s)
 static void connect_bind_only(struct sc *s)
 {
 	/* vsock_test: "SOCK_STREAM bind only": a bound, not listening peer resets. */
-	int peer = sc_socket(s), fd;
+	int fd;
 
-	sc_bind(s, peer, SC_ADDR_REFUSED);
+	sc_peer_bind_only(s);
 	fd = sc_socket(s);
 	sc_connect(s, fd, SC_ADDR_REFUSED);
 	sc_send(s, fd, 1, MSG_NOSIGNAL);
@@ -320,7 +320,6 @@ static void peer_shut_rd(struct sc *s)
 	sc_settle(s);
 	sc_send(s, fd, 10, 0);
 	sc_send(s, fd, 10, MSG_DONTWAIT);
-	sc_peer_read_wait(s, pc, 20, 200);
 }
 
 static void peer_shut_rd_nosignal(struct sc *s)
@@ -355,7 +354,17 @@ static void peer_shut_rdwr(struct sc *s)
 
 static void peer_close(struct sc *s)
 {
-	/* vsock_test: "SOCK_STREAM server close" */
+	int pc, fd = sc_connected(s, 0, &pc);
+
+	sc_peer_close(s, pc);
+	sc_settle(s);
+	sc_send(s, fd, 1, 0);
+	sc_recv(s, fd, 1, MSG_DONTWAIT);
+}
+
+static void peer_close_unread_data(struct sc *s)
+{
+	/* vsock_test: "SOCK_STREAM server close": EPIPE, yet the peer's byte is still there */
 	int pc, fd = sc_connected(s, 0, &pc);
 
 	sc_peer_send(s, pc, 1);
@@ -932,7 +941,8 @@ const struct sc_scenario sc_vsock_scenarios[] = {
 	V(peer_shut_rd_nosignal, "EPIPE after the peer's SHUT_RD under MSG_NOSIGNAL"),
 	V(peer_shut_wr, "the peer's SHUT_WR does not stop our sending"),
 	V(peer_shut_rdwr, "EPIPE after the peer's SHUT_RDWR"),
-	V(peer_close, "EPIPE after the peer closed; its data still readable"),
+	V(peer_close, "EPIPE after the peer closed"),
+	V(peer_close_unread_data, "EPIPE after the peer closed; its data still readable"),
 	V(peer_close_nosignal, "EPIPE after peer close under MSG_NOSIGNAL"),
 	V(peer_close_data_kept, "data sent before the peer closed is delivered"),
 	V(client_close, "data sent before our close reaches the peer"),

@@ -40,6 +40,7 @@ end=$(date +%s.%N)
 secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 
 tr -d '\r' <"$work/console.log" >"$work/console.txt"
+cp "$work/console.txt" "${out%.json}.console.txt"
 if ! grep -q '^=====SP-CONFORMANCE-JSON-END=====' "$work/console.txt"; then
 	echo "run-guest: $column: no result from the guest (qemu exit $rc, ${secs}s); console:" >&2
 	tail -40 "$work/console.txt" >&2
