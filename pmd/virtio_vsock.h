@@ -64,7 +64,7 @@ struct sp_vsock_dev *sp_vsock_dev_create_on(const char *name, struct virtio_tran
 
 /* The guest CID: from devargs cid=, else the device's config space. */
 uint64_t sp_vsock_dev_cid(const struct sp_vsock_dev *dev);
-/* Mbufs for tx packets; data room holds header + VSOCK_MAX_PKT_PAYLOAD or chains are used. */
+/* Mbufs for tx packets (layout above); the rx ring is filled from the same pool. */
 struct rte_mempool *sp_vsock_dev_pool(struct sp_vsock_dev *dev);
 /* false once the device is gone (backend closed the vhost-user socket or reset the device). */
 bool sp_vsock_dev_alive(const struct sp_vsock_dev *dev);
@@ -81,7 +81,12 @@ uint16_t sp_vsock_tx_burst(struct sp_vsock_dev *dev, struct rte_mbuf **pkts, uin
 /* Free tx descriptors right now (after reclaiming completions). */
 uint16_t sp_vsock_tx_free(struct sp_vsock_dev *dev);
 
-/* Received packets, header at the data start, already checked; the rx ring is refilled. */
+/*
+ * Received packets, header at the data start, checked (a copy of it, by
+ * vsock_hdr_check: op, type, len == pkt_len - 44); the rx ring is refilled.
+ * The buffer is still memory the device can write: decode the header once
+ * (vsock_hdr_decode copies) and act on that copy and on pkt_len.
+ */
 uint16_t sp_vsock_rx_burst(struct sp_vsock_dev *dev, struct rte_mbuf **pkts, uint16_t n);
 
 /* Event-queue entries; returns 1 and the event id when one arrived, 0 when none. */
