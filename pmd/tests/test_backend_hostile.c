@@ -62,7 +62,8 @@ static void vu_send(uint32_t req, const void *payload, uint32_t size, int fd)
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), payload, size);
+	if (size)
+		memcpy(buf + sizeof(h), payload, size);
 	if (fd >= 0) {
 		struct cmsghdr *c;
 
