@@ -8,6 +8,7 @@
 
 #include "bench.h"
 
+#if !defined(HAVE_SENDPATH_UDP) || !defined(HAVE_SENDPATH_VSOCK)
 static int absent_setup(const struct bench_cfg *cfg, char *why, size_t len)
 {
 	(void)cfg;
@@ -22,6 +23,7 @@ static int absent_run(const struct bench_cfg *cfg, const struct bench_point *pt,
 	snprintf(row->note, sizeof(row->note), "not built");
 	return -1;
 }
+#endif
 
 #ifndef HAVE_SENDPATH_UDP
 const struct bench_backend bench_sendpath_udp = {
