@@ -33,7 +33,7 @@
 struct virtio_vsock_sock {
 	struct vsock_sock *vsk;
 	struct vsock_credit cr;         /* tx_cnt, peer_*, fwd_cnt, last_fwd_cnt, buf_alloc, rx_bytes */
-	uint64_t bytes_unsent;          /* RW payload still in txq, not yet on the ring */
+	uint64_t bytes_unsent;          /* RW payload not yet used by the device (SIOCOUTQ) */
 	uint8_t *rx_buf;                /* received payload not yet read: rx_buf[rx_head ..+ rx_bytes] */
 	uint32_t rx_cap, rx_head;
 };
@@ -44,12 +44,21 @@ struct txq_ent {
 	uint32_t payload;
 };
 
+/* A packet on the ring, until the device has used it: what SIOCOUTQ still counts. */
+struct inflight_ent {
+	struct virtio_vsock_sock *vvs;
+	uint32_t payload;
+	uint16_t nseg;                  /* descriptors it holds */
+};
+
 static struct {
 	struct sp_vsock_dev *dev;
 	struct rte_mempool *pool;
 	struct txq_ent *txq;
 	unsigned int txq_n, txq_cap;
 	bool dead;
+	struct inflight_ent *inflight;  /* ring of ring_size entries, oldest at if_head */
+	unsigned int ring_size, if_head, if_n, if_desc;
 	struct vsock_virtio_stats st;
 } vv;
 
@@ -77,14 +86,58 @@ static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t 
 	return 0;
 }
 
+/*
+ * Packets the device has used leave the in-flight list. The driver reclaims
+ * in ring order, so the oldest entries are done while the rest still account
+ * for all descriptors in use.
+ */
+static void vv_reap(void)
+{
+	unsigned int in_use;
+
+	if (!vv.if_n)
+		return;
+	in_use = vv.ring_size - sp_vsock_tx_free(vv.dev);
+	while (vv.if_n && vv.if_desc - vv.inflight[vv.if_head].nseg >= in_use) {
+		struct inflight_ent *e = &vv.inflight[vv.if_head];
+
+		if (e->vvs)
+			e->vvs->bytes_unsent -= e->payload;
+		vv.if_desc -= e->nseg;
+		vv.if_head = (vv.if_head + 1) % vv.ring_size;
+		vv.if_n--;
+	}
+}
+
+static void vv_inflight_push(const struct txq_ent *t)
+{
+	struct inflight_ent *e;
+
+	if (vv.if_n == vv.ring_size)    /* cannot be: the ring holds no more packets than this */
+		vv_reap();
+	if (vv.if_n == vv.ring_size) {
+		if (t->vvs)
+			t->vvs->bytes_unsent -= t->payload;
+		return;
+	}
+	e = &vv.inflight[(vv.if_head + vv.if_n) % vv.ring_size];
+	e->vvs = t->vvs;
+	e->payload = t->payload;
+	e->nseg = t->m->nb_segs;
+	vv.if_desc += e->nseg;
+	vv.if_n++;
+}
+
 /* Everything queued goes to the ring in one burst; the rest waits in order. */
 static unsigned int vv_flush(void)
 {
 	struct rte_mbuf *burst[512];
 	unsigned int done = 0, i, n, taken;
 
-	if (!vv.dev || !vv.txq_n)
+	if (!vv.dev || (!vv.txq_n && !vv.dead))
 		return 0;
+	if (!vv.dead)
+		vv_reap();
 	if (vv.dead) {
 		for (i = 0; i < vv.txq_n; i++) {
 			if (vv.txq[i].vvs)
@@ -92,6 +145,13 @@ static unsigned int vv_flush(void)
 			rte_pktmbuf_free(vv.txq[i].m);
 		}
 		vv.txq_n = 0;
+		for (i = 0; i < vv.if_n; i++) {
+			struct inflight_ent *e = &vv.inflight[(vv.if_head + i) % vv.ring_size];
+
+			if (e->vvs)
+				e->vvs->bytes_unsent -= e->payload;
+		}
+		vv.if_n = vv.if_desc = 0;
 		return 0;
 	}
 	/* One call normally; a queue longer than burst[] needs more. */
@@ -105,8 +165,7 @@ static unsigned int vv_flush(void)
 		vv.st.tx_bursts++;
 		vv.st.tx_pkts += taken;
 		for (i = 0; i < taken; i++)
-			if (vv.txq[done + i].vvs)
-				vv.txq[done + i].vvs->bytes_unsent -= vv.txq[done + i].payload;
+			vv_inflight_push(&vv.txq[done + i]);
 		done += taken;
 		if (taken < n)
 			break;
@@ -279,6 +338,9 @@ static void vv_destruct(struct vsock_sock *vsk)
 	for (i = 0; i < vv.txq_n; i++)
 		if (vv.txq[i].vvs == vvs)
 			vv.txq[i].vvs = NULL;
+	for (i = 0; i < vv.if_n; i++)
+		if (vv.inflight[(vv.if_head + i) % vv.ring_size].vvs == vvs)
+			vv.inflight[(vv.if_head + i) % vv.ring_size].vvs = NULL;
 	free(vvs->rx_buf);
 	free(vvs);
 	vsk->trans = NULL;
@@ -489,6 +551,7 @@ static void vv_notify_buffer_size(struct vsock_sock *vsk, uint64_t *val)
 
 static int64_t vv_unsent_bytes(struct vsock_sock *vsk)
 {
+	vv_reap();
 	return (int64_t)vvs_of(vsk)->bytes_unsent;
 }
 
@@ -751,6 +814,14 @@ int vsock_virtio_init(const char *dev_name)
 	vv.dev = dev;
 	vv.pool = sp_vsock_dev_pool(dev);
 	vv.dead = false;
+	vv.ring_size = sp_vsock_tx_free(dev);   /* nothing sent yet: every descriptor is free */
+	vv.if_head = vv.if_n = vv.if_desc = 0;
+	vv.inflight = calloc(vv.ring_size ? vv.ring_size : 1, sizeof(*vv.inflight));
+	if (!vv.inflight) {
+		vsock_core_unregister(&vsock_virtio_transport);
+		vv.dev = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -762,6 +833,9 @@ void vsock_virtio_fini(void)
 		rte_pktmbuf_free(vv.txq[i].m);
 	free(vv.txq);
 	vv.txq = NULL;
+	free(vv.inflight);
+	vv.inflight = NULL;
+	vv.if_n = 0;
 	vv.txq_n = vv.txq_cap = 0;
 	vv.dev = NULL;
 	vsock_core_unregister(&vsock_virtio_transport);

@@ -200,8 +200,16 @@ Test(vsock, connect_send_and_names, .init = setup, .fini = teardown)
 	l = sizeof(self);
 	cr_assert_eq(sp_getsockname(fd, (struct sockaddr *)&self, &l), 0);
 	cr_assert_gt(self.svm_port, 1023);
+	int n = -1;
+
 	cr_assert_eq(sp_send(fd, buf, 1000, 0), 1000);
+	cr_assert_eq(sp_ioctl(fd, SIOCOUTQ, &n), 0);
+	cr_assert(n == 0 || n == 1000, "SIOCOUTQ %d", n);
 	cr_assert_eq(wait_stat("rx_bytes", 1000), 1000);
+	/* the device has used the packet: nothing unsent */
+	spin(10);
+	cr_assert_eq(sp_ioctl(fd, SIOCOUTQ, &n), 0);
+	cr_assert_eq(n, 0);
 	cr_assert_eq(peer_stat("conns_accepted"), 1);
 }
 
