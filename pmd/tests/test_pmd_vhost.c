@@ -151,6 +151,9 @@ static void to_sink(uint64_t total, const char *flag)
 
 	sp_vsock_dev_stats(dev, &st);
 	cr_assert_eq(st.bad_used_id + st.bad_used_len + st.bad_rx_hdr + st.tx_bad_pkt, 0);
+	/* the backend busy-polls (--poll) and says so: notifications stay suppressed */
+	cr_assert_leq(st.tx_kicks, st.tx_pkts / 1000 + 2, "%llu kicks for %llu packets",
+		      (unsigned long long)st.tx_kicks, (unsigned long long)st.tx_pkts);
 	cr_assert_geq(st.tx_bytes, total);
 	fprintf(stderr, "pmd_vhost: driver tx_pkts %llu, kicks %llu (%.4f per packet), ring full %llu\n",
 		(unsigned long long)st.tx_pkts, (unsigned long long)st.tx_kicks,
@@ -180,6 +183,54 @@ Test(pmd_vhost, to_sink_without_in_order, .timeout = 120)
 Test(pmd_vhost, to_sink_without_event_idx, .timeout = 120)
 {
 	to_sink(256ull << 20, "--no-event-idx");
+}
+
+/* A backend that sleeps when idle asks for a kick (event index); each burst after a pause must kick once. */
+static void sleeping_kicks(const char *flag)
+{
+	const char *extra[] = { "--mode", "sink", "--cid", "3", "--cpu", "0", flag, NULL };
+	struct sp_vsock_stats st0, st1;
+	struct pt_stream s;
+	uint32_t crc = ~0u;
+	char json[16384];
+	int i;
+
+	start_backend(extra);
+	start_env(NULL);
+	dev = open_dev();
+	cr_assert_not_null(dev);
+	cr_assert_eq(pt_connect(&s, dev, 40004, 1234), 0);
+	for (i = 0; i < 5; i++) {
+		struct rte_mbuf *m;
+		long long got = -1;
+
+		usleep(50 * 1000); /* the backend goes idle and sleeps on its kick fd */
+		sp_vsock_dev_stats(dev, &st0);
+		cr_assert_eq(vsock_credit_take(&s.cr, 1000), 1000);
+		m = pt_rw_pkt(&s, (uint64_t)i * 1000, 1000, &crc);
+		cr_assert_eq(sp_vsock_tx_burst(dev, &m, 1), 1);
+		sp_vsock_dev_stats(dev, &st1);
+		cr_assert_eq(st1.tx_kicks - st0.tx_kicks, 1, "burst %d after a pause: %llu kicks", i,
+			     (unsigned long long)(st1.tx_kicks - st0.tx_kicks));
+		for (double end = pt_now() + 2; pt_now() < end && got != (i + 1) * 1000; usleep(1000)) {
+			pt_poll(&s);
+			cr_assert_eq(pt_ctl(ctl, "stats", json, sizeof(json)), 0);
+			got = pt_json_u64(json, "rx_bytes");
+		}
+		cr_assert_eq(got, (i + 1) * 1000, "sink has %lld bytes", got);
+	}
+	cr_assert_eq((uint32_t)pt_json_u64(json, "crc32c"), crc);
+}
+
+Test(pmd_vhost, sleeping_backend_is_kicked_once_per_burst, .timeout = 60)
+{
+	sleeping_kicks(NULL);
+}
+
+/* the same with used->flags (VRING_USED_F_NO_NOTIFY) instead of the event index */
+Test(pmd_vhost, sleeping_backend_is_kicked_without_event_idx, .timeout = 60)
+{
+	sleeping_kicks("--no-event-idx");
 }
 
 Test(pmd_vhost, backend_killed_midstream_device_gone_in_bounded_time, .timeout = 60)
