@@ -185,6 +185,8 @@ int host_conn_set_buf_alloc(struct host *h, struct conn *c, uint32_t buf_alloc)
 	return 0;
 }
 
+static void conn_check_eof(struct host *h, struct conn *c);
+
 /* The "application" reads n bytes: fwd_cnt moves, and credit goes back by the kernel's rule. */
 void host_conn_consume(struct host *h, struct conn *c, uint64_t n)
 {
@@ -194,6 +196,8 @@ void host_conn_consume(struct host *h, struct conn *c, uint64_t n)
 	c->cr.fwd_cnt += (uint32_t)n;
 	if (vsock_credit_update_due(&c->cr))
 		host_conn_mark(h, c, CONN_TX_CREDIT);
+	/* Reading the last byte after the peer's SHUTDOWN(SEND) is reading EOF. */
+	conn_check_eof(h, c);
 }
 
 void host_conn_close(struct host *h, struct conn *c)

@@ -369,3 +369,19 @@ Test(backend_host, control_lines_over_a_vsock_port)
 	flush();
 	cr_assert_eq(out[nout - 1].op, VSOCK_OP_RST);
 }
+
+Test(backend_host, eof_after_resume_closes)
+{
+	uint8_t data[100] = { 0 };
+	char reply[256];
+
+	host_ctl(&h, "stop-reading", reply, sizeof(reply));
+	connect();
+	send_pkt(VSOCK_OP_RW, 100, 0, data);
+	send_pkt(VSOCK_OP_SHUTDOWN, 0, VSOCK_SHUTDOWN_SEND, NULL);
+	cr_assert_eq(flush(), 0, "100 bytes unread: no EOF yet");
+	host_ctl(&h, "resume", reply, sizeof(reply));
+	flush();
+	cr_assert_eq(out[nout - 1].op, VSOCK_OP_SHUTDOWN, "read to EOF, the reader closes");
+	cr_assert_eq(out[nout - 1].flags, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+}
