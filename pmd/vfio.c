@@ -30,6 +30,7 @@
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
+#include <rte_eal.h>
 #include <rte_vfio.h>
 
 #define SYSFS_PCI "/sys/bus/pci/devices"
@@ -201,8 +202,14 @@ int sp_vfio_open(struct sp_vfio_dev *d, const char *addr, const struct sp_pci_id
 	}
 	ret = rte_vfio_setup_device(SYSFS_PCI, d->addr, &d->fd, &info);
 	if (ret) {
-		seterr(err, errlen, "%s: VFIO refused the device (%s; EAL's log line above says "
-		       "why)", d->addr, ret > 0 ? "not managed by VFIO" : "setup failed");
+		/*
+		 * The usual cause in a VM: with IOVA as VA, DPDK's virtual addresses lie
+		 * beyond what the (emulated) IOMMU can map, e.g. QEMU's 39-bit default.
+		 */
+		seterr(err, errlen, "%s: VFIO refused the device (%s; EAL's line above says why)%s",
+		       d->addr, ret > 0 ? "not managed by VFIO" : "setup failed",
+		       rte_eal_iova_mode() == RTE_IOVA_VA ? "; in IOVA-as-VA mode the IOMMU may not "
+		       "reach DPDK's addresses: try --iova-mode=pa" : "");
 		d->fd = -1;
 		return -1;
 	}

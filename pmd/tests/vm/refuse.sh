@@ -35,7 +35,9 @@ expect "bound to no driver" $P --pci $A --id 19 $EAL
 to_vfio $A
 expect "not the expected 1af4:1041" $P --pci $A --id 1 $EAL
 expect "no such PCI device" $P --pci 0000:00:1e.7 --id 19 $EAL
-expect "VIRTIO_F_ACCESS_PLATFORM" $P --pci $A --id 19 -- --iova-mode=va
+# IOVA as VA: refused for the missing VIRTIO_F_ACCESS_PLATFORM, or earlier when the IOMMU
+# cannot map DPDK's virtual addresses at all (ASan builds place them higher); both say why
+expect "iova-mode=pa" $P --pci $A --id 19 -- --iova-mode=va
 expect "takes at most 128 entries" $P --pci $A --id 19 --qsize 256 $EAL
 to_vfio $NET
 expect "is not viable" $P --pci $NET --id 1 $EAL

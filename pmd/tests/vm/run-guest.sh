@@ -149,6 +149,7 @@ cat "$work/backend.log" "$work/backend.json"
 awk -v a="$t0" -v b="$t1" -v c="$t2" -v q="$qrc" \
 	'BEGIN { printf "vm: image %.1f s, boot+run %.1f s (qemu exit %d)\n", b - a, c - b, q }'
 [ "$qrc" -eq 124 ] && die "guest did not finish within ${tmo}s"
+grep -q "^sp-guest: exit 0 " "$work/serial.log" || die "the guest program did not exit 0"
 case $mode in
 probe) grep -q "^probe: PASS" "$work/serial.log" || die "probe did not pass" ;;
 refuse) grep -q "^refuse: PASS" "$work/serial.log" || die "a refusal check did not hold" ;;

@@ -203,6 +203,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.tx_pkts, (unsigned long long)st.tx_kicks,
 	       (unsigned long long)st.rx_pkts, (unsigned long long)(st.bad_used_id + st.bad_used_len));
 	sp_fini();
+	/* resets the device and hands it back to vfio-pci as we found it */
+	sp_vsock_dev_destroy(dev);
+	sp_env_fini();
 	printf("vm-send: PASS %llu bytes\n", sent);
 	return 0;
 }

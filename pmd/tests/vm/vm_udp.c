@@ -159,6 +159,7 @@ int main(int argc, char **argv)
 	       seq, size, t1 - t0, seq / (t1 - t0), eagain);
 	sp_close(fd);
 	sp_fini();
+	sp_env_fini();
 	printf("vm-udp: PASS %llu datagrams\n", seq);
 	return 0;
 }
