@@ -59,6 +59,7 @@ static struct {
 	bool dead;
 	struct inflight_ent *inflight;  /* ring of ring_size entries, oldest at if_head */
 	unsigned int ring_size, if_head, if_n, if_desc;
+	unsigned int tx_allow;          /* mbufs a send may still take before the pool is counted again */
 	struct vsock_virtio_stats st;
 } vv;
 
@@ -446,22 +447,39 @@ static uint64_t vv_rcvhiwat(struct vsock_sock *vsk)
  * that credit updates can still come in; when nothing can be spared it says
  * 0 and the send loop waits, polling, as for credit.
  */
+static unsigned int mbufs_for(size_t len)
+{
+	size_t pkts = len / VSOCK_MAX_PKT_PAYLOAD + 1;
+
+	return (unsigned int)((len + pkts * sizeof(struct vsock_hdr) + SP_VSOCK_MBUF_DATA - 1) /
+			      SP_VSOCK_MBUF_DATA);
+}
+
 static size_t vv_tx_budget(size_t len)
 {
-	unsigned int reserve = vv.pool->size / 4, avail = rte_mempool_avail_count(vv.pool);
-	size_t bytes;
+	unsigned int need = mbufs_for(len), reserve, avail;
 
-	if (avail <= reserve) {
-		vv_flush();
-		sp_vsock_tx_free(vv.dev);       /* completed tx buffers back to the pool */
+	/* Counting the pool walks every lcore cache: only when the allowance runs out. */
+	if (need > vv.tx_allow) {
+		reserve = vv.pool->size / 4;
 		avail = rte_mempool_avail_count(vv.pool);
 		if (avail <= reserve) {
+			vv_flush();
+			sp_vsock_tx_free(vv.dev);       /* completed tx buffers back to the pool */
+			avail = rte_mempool_avail_count(vv.pool);
+		}
+		vv.tx_allow = avail > reserve ? avail - reserve : 0;
+		if (!vv.tx_allow) {
 			vv.st.tx_no_buffers++;
 			return 0;
 		}
 	}
-	bytes = (size_t)(avail - reserve) * (SP_VSOCK_MBUF_DATA - sizeof(struct vsock_hdr));
-	return len < bytes ? len : bytes;
+	if (need > vv.tx_allow) {
+		len = (size_t)vv.tx_allow * (SP_VSOCK_MBUF_DATA - sizeof(struct vsock_hdr));
+		need = mbufs_for(len);
+	}
+	vv.tx_allow -= need < vv.tx_allow ? need : vv.tx_allow;
+	return len;
 }
 
 /*
