@@ -483,3 +483,37 @@ Test(vsock_unit, siocoutq_siocinq)
 	cr_assert_eq(sp_ioctl(fd, SIOCINQ, &n), 0);
 	cr_assert_eq(n, 0);
 }
+
+Test(vsock_unit, connect_shutdown_recv_argument_checks)
+{
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = 2, .svm_port = 1234 };
+	struct sockaddr_vm bad = a;
+	int fd = sp_socket(AF_VSOCK, SOCK_STREAM, 0);
+
+	/* vsock_addr_cast failures are all EINVAL to connect() */
+	cr_assert_eq(sp_connect(fd, (struct sockaddr *)&a, sizeof(a) - 1), -1);
+	cr_assert_eq(errno, EINVAL);
+	bad.svm_family = AF_INET;
+	cr_assert_eq(sp_connect(fd, (struct sockaddr *)&bad, sizeof(bad)), -1);
+	cr_assert_eq(errno, EINVAL);
+	bad = a;
+	bad.svm_flags = 0x80;
+	cr_assert_eq(sp_connect(fd, (struct sockaddr *)&bad, sizeof(bad)), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(sp_recv(fd, buf, 10, 0), -1);
+	cr_assert_eq(errno, ENOTCONN);
+	cr_assert_eq(sp_shutdown(fd, 3), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(sp_shutdown(fd, -1), -1);
+	cr_assert_eq(errno, EINVAL);
+
+	cr_assert_eq(sp_connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(sp_shutdown(fd, SHUT_RD), 0);
+	/* after shutdown the socket is SS_DISCONNECTING: connect says EINVAL */
+	cr_assert_eq(sp_connect(fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	cr_assert_eq(errno, EINVAL);
+	/* SHUT_RD alone leaves sending alone; recv reads end of stream */
+	cr_assert_eq(sp_send(fd, buf, 10, 0), 10);
+	cr_assert_eq(sp_recv(fd, buf, 10, 0), 0);
+	cr_assert_eq(F.shutdowns, 1);
+}
