@@ -398,6 +398,16 @@ void sc_addr_of(struct sc *s, enum sc_addr_role role, struct sockaddr_storage *s
 		sc_fail(s, "backend has no %s address", role_name(role));
 }
 
+struct sockaddr *sc_wide_addr(struct sc *s, enum sc_addr_role role)
+{
+	static union { struct sockaddr_storage ss; char bytes[8192]; } wide;
+	socklen_t len;
+
+	memset(&wide, 0, sizeof(wide));
+	sc_addr_of(s, role, &wide.ss, &len);
+	return (struct sockaddr *)&wide;
+}
+
 int sc_bind_raw(struct sc *s, int fd, const struct sockaddr *addr, socklen_t len, const char *what)
 {
 	char args[128];

@@ -148,6 +148,8 @@ int sc_ioctl(struct sc *s, int fd, unsigned long req, const char *what);
 int sc_bad_fd(struct sc *s);
 int sc_notsock_fd(struct sc *s);
 void sc_addr_of(struct sc *s, enum sc_addr_role role, struct sockaddr_storage *ss, socklen_t *len);
+/* The address at the start of an 8 KiB zeroed buffer: for calls given an oversized length. */
+struct sockaddr *sc_wide_addr(struct sc *s, enum sc_addr_role role);
 
 /* Payload: a deterministic pattern, so that peers' checksums compare across backends. */
 const void *sc_payload(struct sc *s, size_t len);

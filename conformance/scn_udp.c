@@ -79,8 +79,9 @@ static void sendto_short_addrlen(struct sc *s)
 	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, 15, "peer/len15");
 	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, 2, "peer/len2");
 	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, 0, "peer/len0");
-	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, 200, "peer/len200");
-	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, 1000,
+	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, sc_wide_addr(s, SC_ADDR_PEER), 200,
+		      "peer/len200");
+	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, sc_wide_addr(s, SC_ADDR_PEER), 1000,
 		      "peer/len1000");
 	sc_peer_read(s, 0, 2);
 }
@@ -275,6 +276,7 @@ static void sendmsg_name_variants(struct sc *s)
 	msg.msg_name = &ss;
 	msg.msg_namelen = 8;
 	sc_sendmsg_raw(s, fd, &msg, 0, "name=refused namelen=8");
+	msg.msg_name = sc_wide_addr(s, SC_ADDR_REFUSED);
 	msg.msg_namelen = 4096;
 	sc_sendmsg_raw(s, fd, &msg, 0, "name=refused namelen=4096");
 	sc_peer_read(s, pc, 3);

@@ -217,7 +217,7 @@ static void sendto_addrlen(struct sc *s)
 	sc_addr_of(s, SC_ADDR_PEER, &ss, &len);
 	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, 0, "peer/len0");
 	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, 4, "peer/len4");
-	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, 1000,
+	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, sc_wide_addr(s, SC_ADDR_PEER), 1000,
 		      "peer/len1000");
 	sc_sendto_raw(s, fd, sc_payload(s, 10), 10, 0, (struct sockaddr *)&ss, (socklen_t)-1,
 		      "peer/len-1");
@@ -623,7 +623,7 @@ static void sendmsg_name_connected(struct sc *s)
 	msg.msg_name = NULL;
 	msg.msg_namelen = len;
 	sc_sendmsg_raw(s, fd, &msg, 0, "name=NULL namelen=16");
-	msg.msg_name = &ss;
+	msg.msg_name = sc_wide_addr(s, SC_ADDR_PEER);
 	msg.msg_namelen = 4096;
 	sc_sendmsg_raw(s, fd, &msg, 0, "name=peer namelen=4096");
 	sc_peer_read(s, pc, 30);
