@@ -272,8 +272,7 @@ static int kudp_run(const struct bench_cfg *cfg, const struct bench_point *pt, s
 		}
 		if (measuring && (now >= t_end || bench_stop))
 			break;
-		if (measuring)
-			bench_pace(t0, seq - sent_all, cfg->rate);
+		bench_pace(t_start, seq, cfg->rate);  /* the warm-up is paced too */
 		bench_stamp_batch(bufs, batch, &seq);
 		/* messages not taken by the call are sent again, with the same seq, next round */
 		while (done < batch) {

@@ -90,7 +90,7 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 	struct iovec *iov = calloc(batch, sizeof(*iov));
 	void **bufs = calloc(batch, sizeof(*bufs));
 	char *mem = calloc(batch, pt->size), vdev[256];
-	uint64_t seq = 0, t_warm, t_end, t0 = 0, cpu0 = 0, first = 0;
+	uint64_t seq = 0, t_start, t_warm, t_end, t0 = 0, cpu0 = 0, first = 0;
 	bool measuring = false;
 
 	char elog[64];
@@ -136,7 +136,8 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 		mm[i].msg_hdr.msg_iov = &iov[i];
 		mm[i].msg_hdr.msg_iovlen = 1;
 	}
-	t_warm = bench_tsc() + (uint64_t)(cfg->warmup * bench_tsc_hz());
+	t_start = bench_tsc();
+	t_warm = t_start + (uint64_t)(cfg->warmup * bench_tsc_hz());
 	t_end = t_warm + (uint64_t)(cfg->duration * bench_tsc_hz());
 	for (;;) {
 		uint64_t now = bench_tsc();
@@ -150,8 +151,7 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 		}
 		if (measuring && (now >= t_end || bench_stop))
 			break;
-		if (measuring)
-			bench_pace(t0, seq - first, cfg->rate);
+		bench_pace(t_start, seq, cfg->rate);  /* the warm-up is paced too */
 		bench_stamp_batch(bufs, batch, &seq);
 		if (!measuring)  /* warm-up frames carry no stamp: the sink's latency is the measured part's */
 			for (i = 0; i < batch; i++)

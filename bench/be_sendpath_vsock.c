@@ -61,7 +61,7 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 	struct iovec *iov = calloc(batch, sizeof(*iov));
 	void **bufs = calloc(batch, sizeof(*bufs));
 	char *mem = calloc(batch, pt->size), vdev[256], elog[64];
-	uint64_t bytes = 0, first = 0, seq = 0, t_warm, t_end, t0 = 0, cpu0 = 0;
+	uint64_t bytes = 0, first = 0, seq = 0, t_start, t_warm, t_end, t0 = 0, cpu0 = 0;
 	bool measuring = false;
 	ssize_t w;
 
@@ -99,7 +99,8 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 		mm[i].msg_hdr.msg_iov = &iov[i];
 		mm[i].msg_hdr.msg_iovlen = 1;
 	}
-	t_warm = bench_tsc() + (uint64_t)(cfg->warmup * bench_tsc_hz());
+	t_start = bench_tsc();
+	t_warm = t_start + (uint64_t)(cfg->warmup * bench_tsc_hz());
 	t_end = t_warm + (uint64_t)(cfg->duration * bench_tsc_hz());
 	for (;;) {
 		uint64_t now = bench_tsc();
@@ -112,8 +113,7 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 		}
 		if (measuring && (now >= t_end || bench_stop))
 			break;
-		if (measuring)
-			bench_pace(t0, (bytes - first) / pt->size, cfg->rate);
+		bench_pace(t_start, bytes / pt->size, cfg->rate);  /* the warm-up is paced too */
 		bench_stamp_batch(bufs, batch, &seq);
 		/* a stream: whatever part of the vector was taken is sent, the rest goes next round */
 		if (mmsg) {

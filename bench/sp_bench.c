@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,7 +345,7 @@ int main(int argc, char **argv)
 	struct bench_row *rows = NULL;
 	unsigned int nchosen = 0, nr = 0, cap = 0, total = 0, i, j, sizes[BENCH_MAX_SIZES];
 	const char *out = ".", *backends = NULL;
-	char path[4096], cmd[2048], *self_dir;
+	char path[4096], cmd[2048], *self_dir = NULL;
 	struct bench_machine mach;
 	struct sigaction sa = { .sa_handler = on_signal };
 	double memcpy_s = 0.3, memcpy_gbit = 0;
@@ -449,8 +450,13 @@ int main(int argc, char **argv)
 		mach.cpus_online, mach.kernel, mach.dpdk_version,
 		mach.hugepages ? "hugepages" : "no hugepages", mach.tsc_ghz);
 	if (memcpy_s > 0) {
+		cpu_set_t all;
+
+		/* pinned for the copy only: children (and their peers) start free to use every CPU */
+		sched_getaffinity(0, sizeof(all), &all);
 		bench_pin(cfg.sender_cpu);
 		memcpy_gbit = bench_memcpy_gbit(65536, memcpy_s);
+		sched_setaffinity(0, sizeof(all), &all);
 		fprintf(stderr, "sp-bench: memcpy 64 KiB blocks, one core: %.1f Gbit/s\n", memcpy_gbit);
 	}
 	for (i = 0; i < nchosen; i++)
@@ -489,5 +495,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "sp-bench: %u rows in %s/bench.csv and %s/bench.json%s\n", nr, out, out,
 		bench_stop ? " (interrupted: results so far)" : "");
 	free(rows);
+	free(self_dir);
 	return bench_stop ? 130 : 0;
 }
