@@ -152,6 +152,10 @@ static int new_connection(int vid)
 	pthread_mutex_unlock(&d->lock);
 	if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) < 0) {
 		fprintf(stderr, "sp-vhost-vsock: cannot hook vhost-user messages\n");
+		/* The lib drops the connection without destroy_connection: free the slot here. */
+		pthread_mutex_lock(&d->lock);
+		d->vid = -1;
+		pthread_mutex_unlock(&d->lock);
 		return -1;
 	}
 	return 0;
