@@ -407,6 +407,7 @@ int main(int argc, char **argv)
 	idle_cycles = rte_get_tsc_hz() / 1000000 * IDLE_SPIN_US;
 	for (unsigned int iter = 0; !stop; iter++) {
 		uint64_t now;
+		bool idle;
 
 		if (poll_once(&b)) {
 			last_work = rte_get_tsc_cycles();
@@ -414,11 +415,13 @@ int main(int argc, char **argv)
 				continue;
 		}
 		now = rte_get_tsc_cycles();
-		if ((iter & 255) == 0 || now - last_work > idle_cycles) {
+		idle = now - last_work > idle_cycles;
+		/* Busy-polling, the control socket is looked at every 256 passes, not every pass. */
+		if ((iter & 255) == 0 || (idle && !b.busy_poll)) {
 			ctl_serve(&b.ctl);
 			host_tick(&b.host, now_ms());
 		}
-		if (!b.busy_poll && now - last_work > idle_cycles)
+		if (idle && !b.busy_poll)
 			idle_sleep(&b);
 	}
 
