@@ -296,15 +296,15 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	/* Stopping the device asks the backend for the ring state and blocks on its
-	 * reply: a stalled backend would hang us, so leave that to process exit. */
-	if (stop_signal != SIGALRM) {
-		rte_eth_dev_stop(port);
-		rte_eth_dev_close(port);
-		rte_mempool_free(pool);
-		sp_env_fini();
-	} else {
+	 * reply: with a stalled backend, leave at once and let the kernel clean up. */
+	if (stop_signal == SIGALRM) {
 		rmdir(rte_eal_get_runtime_dir());
+		_exit(1);
 	}
+	rte_eth_dev_stop(port);
+	rte_eth_dev_close(port);
+	rte_mempool_free(pool);
+	sp_env_fini();
 	return sent == o.count ? 0 : 1;
 fail:
 	sp_env_fini();
