@@ -168,11 +168,11 @@ def speedup_rows(rows, pairs):
 
 
 def latency_sets(j, backends, size, batch):
-    """Per backend: (row JSON) at the chosen point, when it carries a histogram."""
+    """Per backend: its row (JSON) at the chosen point, when it carries latency figures."""
     got = {}
     for r in j.get("rows", []) or []:
         if r.get("latency") and r.get("backend") in backends and r.get("batch") == batch \
-                and size_key(r.get("size", 0)) == size_key(size) and r.get("rate", 0) == 0:
+                and size_key(r.get("size", 0)) == size_key(size):
             got[r["backend"]] = r
     return got
 
@@ -425,33 +425,46 @@ def main():
             have = ", ".join(backends) or "none"
             figs.append(figure(None, "", f"No plot '{title}': it needs both backends of a pair "
                                          f"({'; '.join(a + ' and ' + b for a, b in pairs)}); backends with data: {have}."))
-    # latency at low batch, small size
-    lat_size = size
-    lat_batch = pick(batches, [1])
-    lat = latency_sets(j, backends, lat_size, lat_batch) if lat_size else {}
+    # latency: from the paced low-load run when there is one (the figure users ask for),
+    # else from the sweep's unpaced points (queueing at saturation)
+    low_json = {}
+    if a.lowload:
+        lj = os.path.join(os.path.dirname(a.lowload), "bench.json")
+        if os.path.exists(lj):
+            low_json = load_json(lj, Notes())
+    src, load = (low_json, "at a paced low load") if low_json.get("rows") else (j, "unpaced (saturated)")
+    src_rows = src.get("rows", []) or []
+    lat_size = pick([r.get("size") for r in src_rows if r.get("latency")], [64, 16, 256])
+    lat_batch = pick([r.get("batch") for r in src_rows if r.get("latency")], [1])
+    lat = latency_sets(src, [r.get("backend") for r in src_rows], lat_size, lat_batch) if lat_size else {}
     if lat:
         cdf, pct = [], []
-        for b, r in lat.items():
-            total = sum(c for _, c in r["latency"]["buckets"]) or 1
-            acc = 0
-            for edge, c in r["latency"]["buckets"]:
-                acc += c
-                cdf.append((b, max(edge, 1), acc / total))
-            L = r["latency"]
-            pct.append((b, L["p50_ns"], L["p90_ns"], L["p99_ns"], L["p999_ns"], L["max_ns"]))
-        write_csv(os.path.join(data, "latency-cdf.csv"), ["backend", "ns", "fraction"], cdf)
+        order = [b for b in BACKENDS if b in lat] + [b for b in lat if b not in BACKENDS]
+        for b in order:
+            L = lat[b]["latency"]
+            if L.get("buckets"):
+                total = sum(c for _, c in L["buckets"]) or 1
+                acc = 0
+                for edge, c in L["buckets"]:
+                    acc += c
+                    cdf.append((b, max(edge, 1), acc / total))
+            pct.append((b, L.get("p50_ns", 0), L.get("p90_ns", 0), L.get("p99_ns", 0), L.get("p999_ns", 0),
+                        L.get("max_ns", 0)))
+        v = {"size": lat_size, "batch": lat_batch, "caption": caption}
+        if cdf:
+            write_csv(os.path.join(data, "latency-cdf.csv"), ["backend", "ns", "fraction"], cdf)
+            png = gnuplot("latency_cdf.gp", os.path.join(plots, "latency-cdf"),
+                          dict(v, csv=os.path.join(data, "latency-cdf.csv"),
+                               backends=" ".join(b for b in order if any(c[0] == b for c in cdf))), notes, "plots")
+            figs.append(figure(png, f"One-way latency CDF, {lat_size}-byte messages, batch {lat_batch}, {load}. "
+                                    f"Backends whose peer keeps its own histogram have percentiles only. {caption}", ""))
         write_csv(os.path.join(data, "latency-pct.csv"), ["backend", "p50", "p90", "p99", "p999", "max"], pct)
-        v = {"backends": " ".join(b for b in backends if b in lat), "size": lat_size, "batch": lat_batch,
-             "caption": caption}
-        png = gnuplot("latency_cdf.gp", os.path.join(plots, "latency-cdf"),
-                      dict(v, csv=os.path.join(data, "latency-cdf.csv")), notes, "plots")
-        figs.append(figure(png, f"One-way latency CDF, {lat_size}-byte messages, batch {lat_batch}, unpaced. {caption}", ""))
         png = gnuplot("latency_bars.gp", os.path.join(plots, "latency-percentiles"),
                       dict(v, csv=os.path.join(data, "latency-pct.csv")), notes, "plots")
-        figs.append(figure(png, f"One-way latency percentiles, {lat_size}-byte messages, batch {lat_batch}. {caption}", ""))
+        figs.append(figure(png, f"One-way latency percentiles, {lat_size}-byte messages, batch {lat_batch}, {load}. {caption}", ""))
     else:
-        figs.append(figure(None, "", "No latency plots: no backend carried payload timestamps at "
-                                     f"size {lat_size}, batch {lat_batch} (or bench.json with its histograms is missing)."))
+        figs.append(figure(None, "", "No latency plots: no backend carried payload timestamps "
+                                     "(or bench.json with the latency figures is missing)."))
 
     conf_html, _ = conformance_section(conf, notes)
     if conf and os.path.exists(conf) and os.path.abspath(conf) != os.path.join(out, "conformance.json"):
