@@ -107,6 +107,7 @@ unsigned int sp_ip_max_frags(const struct sp_netif *nif);
 
 /* --- neighbours (neigh.c) --- */
 int sp_neigh_add(uint32_t ip, const struct rte_ether_addr *mac);       /* static entry */
+int sp_neigh_from_env(void);    /* $SP_NEIGH="IP=MAC,..." static entries; -EINVAL when unreadable */
 void sp_neigh_flush(void);
 /*
  * Resolves the next hop of n built packets: fills destination MACs of those

@@ -43,7 +43,7 @@ int sp_netif_open(const struct sp_init_cfg *cfg)
 
 	if (!rte_eth_dev_is_valid_port(port)) {
 		fprintf(stderr, "udp: port %d does not exist\n", cfg->udp_port);
-		return -ENODEV;
+		return -ENXIO;  /* not -ENODEV: that would read as "UDP not configured" */
 	}
 	memset(nif, 0, sizeof(*nif));
 	nif->port_id = port;

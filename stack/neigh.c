@@ -9,7 +9,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include <rte_arp.h>
 #include <rte_byteorder.h>
@@ -107,6 +110,40 @@ int sp_neigh_add(uint32_t ip, const struct rte_ether_addr *mac)
 		n->qlen = 0;
 	}
 	return 0;
+}
+
+/* $SP_NEIGH: "10.0.0.2=02:00:00:00:00:02,10.0.0.3=..." static entries at start. */
+int sp_neigh_from_env(void)
+{
+	const char *env = getenv("SP_NEIGH");
+	char item[64];
+
+	while (env && *env) {
+		size_t n = strcspn(env, ", ");
+		struct rte_ether_addr mac;
+		struct in_addr ip;
+		char *eq;
+
+		if (n == 0 || n >= sizeof(item))
+			goto bad;
+		memcpy(item, env, n);
+		item[n] = '\0';
+		eq = strchr(item, '=');
+		if (!eq)
+			goto bad;
+		*eq = '\0';
+		if (inet_pton(AF_INET, item, &ip) != 1 || rte_ether_unformat_addr(eq + 1, &mac))
+			goto bad;
+		if (sp_neigh_add(ip.s_addr, &mac))
+			return -ENOSPC;
+		env += n;
+		env += strspn(env, ", ");
+	}
+	return 0;
+bad:
+	fprintf(stderr, "udp: SP_NEIGH: cannot read \"%.*s\" (want IP=MAC[,IP=MAC...])\n",
+		(int)strcspn(env, ", "), env);
+	return -EINVAL;
 }
 
 void sp_neigh_flush(void)

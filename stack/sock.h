@@ -118,7 +118,8 @@ struct sp_proto_ops {
 /*
  * ≈ net_proto_family plus the protocol's module init/exit. One per
  * (domain, type) pair served. init runs in sp_init: 0 = active, -ENODEV = not
- * configured (the family stays inactive, no error), other -errno fails sp_init.
+ * configured (the family stays inactive, no error), other -errno fails sp_init:
+ * a device that was named but is not there must not be -ENODEV (use -ENXIO).
  */
 struct sp_family {
 	const char *name;

@@ -813,8 +813,12 @@ static int udp_init(const struct sp_init_cfg *cfg)
 		return -ENODEV;                 /* no UDP configured */
 	read_sysctls();
 	err = sp_netif_open(cfg);
-	if (err)
+	if (!err)
+		err = sp_neigh_from_env();
+	if (err) {
+		sp_netif_close();
 		return err;
+	}
 	tb.cap = SP_TX_BURST + sp_ip_max_frags(sp_nif);
 	tb.pkts = calloc(tb.cap, sizeof(*tb.pkts));
 	if (!tb.pkts) {

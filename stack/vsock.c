@@ -204,6 +204,21 @@ static bool vsock_wait(uint64_t deadline)
 	return deadline == UINT64_MAX || sp_now_ns() < deadline;
 }
 
+/*
+ * The kernel receives while the caller runs; here nothing arrives unless
+ * someone polls. A call that would say EAGAIN looks at the device once
+ * first, so that a non-blocking loop without sp_poll() still makes progress.
+ */
+static bool vsock_poll_once(bool *polled)
+{
+	if (*polled)
+		return false;
+	*polled = true;
+	vsock_flush();
+	sp_progress();
+	return true;
+}
+
 static uint64_t vsock_deadline(int64_t timeout_ns)
 {
 	uint64_t now = sp_now_ns();
@@ -465,7 +480,7 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 	size_t len = m->len, total_written = 0;
 	struct sp_iov_iter it;
 	uint64_t deadline;
-	bool nonblock;
+	bool nonblock, polled = false;
 	ssize_t err = 0;
 
 	if (m->flags & MSG_OOB)
@@ -503,6 +518,8 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 		       !(sk->shutdown & SP_SEND_SHUTDOWN) &&
 		       !(vsk->peer_shutdown & SP_RCV_SHUTDOWN)) {
 			if (nonblock) {
+				if (vsock_poll_once(&polled))
+					continue;
 				err = -EAGAIN;
 				goto out_err;
 			}
@@ -529,7 +546,7 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 		}
 		if (written == 0) {
 			/* Credit but no buffers (never in the kernel): wait as for credit. */
-			if (nonblock || !vsock_wait(deadline)) {
+			if (nonblock ? !vsock_poll_once(&polled) : !vsock_wait(deadline)) {
 				err = -EAGAIN;
 				goto out_err;
 			}
@@ -580,6 +597,7 @@ static int64_t vsock_rcvtimeo_ns(const struct sp_sock *sk, int flags)
 static ssize_t vsock_wait_data(struct vsock_sock *vsk, uint64_t deadline, bool nonblock)
 {
 	struct sp_sock *sk = vsk->sk;
+	bool polled = false;
 	int64_t data;
 
 	for (;;) {
@@ -589,7 +607,7 @@ static ssize_t vsock_wait_data(struct vsock_sock *vsk, uint64_t deadline, bool n
 		if (sk->err != 0 || (sk->shutdown & SP_RCV_SHUTDOWN) ||
 		    (vsk->peer_shutdown & SP_SEND_SHUTDOWN))
 			break;
-		if (nonblock || !vsock_wait(deadline))
+		if (nonblock ? !vsock_poll_once(&polled) : !vsock_wait(deadline))
 			return -EAGAIN;
 	}
 	return data < 0 ? -ENOMEM : data;

@@ -529,3 +529,120 @@ Test(udp, full_port_gives_eagain_or_waits_sndtimeo)
 	sp_poll();
 	cr_expect_eq(sp_sendmmsg(s, v, 4, MSG_DONTWAIT), 4);
 }
+
+Test(udp, broadcast_and_multicast_on_the_wire)
+{
+	int s = sp_udp(), on = 1;
+	struct sockaddr_in bc = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = INADDR_BROADCAST };
+	struct sockaddr_in dbc = bc, mc = bc;
+	const struct rte_ether_addr all = { { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff } };
+	const struct rte_ether_addr grp = { { 0x01, 0x00, 0x5e, 0x01, 0x02, 0x03 } };
+
+	inet_pton(AF_INET, "10.77.0.255", &dbc.sin_addr);
+	inet_pton(AF_INET, "239.129.2.3", &mc.sin_addr);
+	errno = 0;
+	cr_expect_eq(sp_sendto(s, "x", 1, 0, (void *)&dbc, sizeof(dbc)), -1);
+	cr_expect_eq(errno, EACCES, "the subnet's broadcast address is a broadcast too");
+	errno = 0;
+	cr_expect_eq(sp_connect(s, (void *)&bc, sizeof(bc)), -1);
+	cr_expect_eq(errno, EACCES, "connect to broadcast without SO_BROADCAST");
+	cr_assert_eq(sp_setsockopt(s, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)), 0);
+	cr_assert_eq(sp_sendto(s, "b1", 2, 0, (void *)&bc, sizeof(bc)), 2);
+	cr_assert_eq(sp_sendto(s, "b2", 2, 0, (void *)&dbc, sizeof(dbc)), 2);
+	cr_assert_eq(sp_sendto(s, "m1", 2, 0, (void *)&mc, sizeof(mc)), 2);
+	cr_assert_eq(rx_frames(fr, 4), 3);
+	cr_expect(rte_is_same_ether_addr(&fr[0].eth.dst_addr, &all));
+	cr_expect(rte_is_same_ether_addr(&fr[1].eth.dst_addr, &all));
+	cr_expect(rte_is_same_ether_addr(&fr[2].eth.dst_addr, &grp), "01:00:5e + the low 23 bits");
+	cr_expect_eq(fr[0].ip.time_to_live, 64);
+	cr_expect_eq(fr[2].ip.time_to_live, 1, "multicast TTL is IP_MULTICAST_TTL, 1 by default");
+}
+
+Test(udp, unresolved_neighbour_is_asked_three_times_then_dropped, .timeout = 30)
+{
+	int s = sp_udp();
+	struct sockaddr_in d = sp_dst(9);
+	uint64_t t0 = sp_now_ns();
+
+	/* our own requests come back on the ring; nobody answers for .9 */
+	inet_pton(AF_INET, "10.77.0.9", &d.sin_addr);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(sp_sendto(s, "q", 1, 0, (void *)&d, sizeof(d)), 1, "the send succeeds");
+	cr_expect_eq(sp_nif->st.arp_req_sent, 1);
+	while (sp_nif->st.neigh_failed == 0 && sp_now_ns() - t0 < 5000000000ull)
+		sp_poll();
+	cr_expect_eq(sp_nif->st.arp_req_sent, 3, "three requests, a second apart");
+	cr_expect_eq(sp_nif->st.neigh_failed, 1);
+	cr_expect_eq(sp_nif->st.neigh_drop, 5, "the waiting datagrams are dropped");
+	cr_expect_geq(sp_now_ns() - t0, 3000000000ull);
+	cr_expect_eq(sp_nif->st.rx_arp, 3, "the requests were on the wire");
+}
+
+static void up_env(void)
+{
+	setenv("SP_NEIGH", "10.77.0.5=02:00:00:00:77:05, 10.77.0.6=02:00:00:00:77:06", 1);
+	up();
+}
+
+TestSuite(udp_cfg, .timeout = 30);
+
+Test(udp_cfg, static_neighbours_from_environment, .init = up_env, .fini = down)
+{
+	int s = sp_udp();
+	struct sockaddr_in d = sp_dst(9);
+	const struct rte_ether_addr m6 = { { 0x02, 0, 0, 0, 0x77, 0x06 } };
+
+	inet_pton(AF_INET, "10.77.0.6", &d.sin_addr);
+	cr_assert_eq(sp_sendto(s, "n", 1, 0, (void *)&d, sizeof(d)), 1);
+	cr_assert_eq(rx_frames(fr, 2), 1);
+	cr_expect(rte_is_same_ether_addr(&fr[0].eth.dst_addr, &m6));
+	cr_expect_eq(sp_nif->st.arp_req_sent, 0);
+}
+
+Test(udp_cfg, bad_neighbour_environment_fails_init)
+{
+	struct sp_init_cfg cfg = {
+		.start_eal = true, .name = "test-udp", .cpu = -1, .mem_mb = 128,
+		.udp_port = 0, .vdevs = { "net_ring0" },
+	};
+
+	inet_pton(AF_INET, SP_IP, &cfg.udp_ip);
+	setenv("SP_NEIGH", "10.77.0.5=nonsense", 1);
+	errno = 0;
+	cr_expect_eq(sp_init(&cfg), -1);
+	cr_expect_eq(errno, EINVAL);
+	cfg.start_eal = false;
+	cfg.udp_port = 7;
+	unsetenv("SP_NEIGH");
+	errno = 0;
+	cr_expect_eq(sp_init(&cfg), -1, "a port that does not exist is an error, not \"no UDP\"");
+	cr_expect_eq(errno, ENXIO);
+}
+
+Test(udp, sendmmsg_matches_kernel)
+{
+	int k = socket(AF_INET, SOCK_DGRAM, 0), s = sp_udp();
+	struct sockaddr_in kd = k_dst(), sd = sp_dst(9000);
+	struct mmsghdr kv[6], sv[6];
+	struct iovec iov = { big, 100 };
+
+	memset(kv, 0, sizeof(kv));
+	for (int i = 0; i < 6; i++)
+		kv[i].msg_hdr = (struct msghdr){ .msg_name = &kd, .msg_namelen = sizeof(kd), .msg_iov = &iov, .msg_iovlen = 1 };
+	memcpy(sv, kv, sizeof(sv));
+	for (int i = 0; i < 6; i++)
+		sv[i].msg_hdr.msg_name = &sd;
+	SAME(CALL(sendmmsg(k, kv, 6, 0)), CALL(sp_sendmmsg(s, sv, 6, 0)), "six");
+	kv[3].msg_hdr.msg_flags = sv[3].msg_hdr.msg_flags = MSG_OOB;        /* not a flag there */
+	kv[2].msg_hdr.msg_namelen = sv[2].msg_hdr.msg_namelen = 4;
+	SAME(CALL(sendmmsg(k, kv, 6, 0)), CALL(sp_sendmmsg(s, sv, 6, 0)), "bad third");
+	SAME(CALL(sendmmsg(k, kv + 2, 4, 0)), CALL(sp_sendmmsg(s, sv + 2, 4, 0)), "bad first");
+	SAME(CALL(sendmmsg(k, kv, 6, MSG_OOB)), CALL(sp_sendmmsg(s, sv, 6, MSG_OOB)), "MSG_OOB on the call");
+	kv[2].msg_hdr.msg_namelen = sv[2].msg_hdr.msg_namelen = sizeof(kd);
+	kv[4].msg_hdr.msg_iovlen = sv[4].msg_hdr.msg_iovlen = UIO_MAXIOV + 1;
+	SAME(CALL(sendmmsg(k, kv, 6, 0)), CALL(sp_sendmmsg(s, sv, 6, 0)), "iovlen too big in the fifth");
+	SAME(CALL(sendmmsg(k, kv, 0, 0)), CALL(sp_sendmmsg(s, sv, 0, 0)), "vlen 0");
+	for (int i = 0; i < 4; i++)
+		cr_expect_eq(kv[i].msg_len, sv[i].msg_len);
+	close(k);
+}
