@@ -138,6 +138,7 @@ struct bench_machine {
 	double tsc_ghz;
 	char hostname[64];
 	char date[32];
+	char loadavg[64];       /* /proc/loadavg at start: others' work on a shared machine */
 };
 void bench_machine_describe(struct bench_machine *m, const struct bench_cfg *cfg);
 double bench_memcpy_gbit(unsigned int block, double seconds);

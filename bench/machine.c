@@ -67,6 +67,15 @@ void bench_machine_describe(struct bench_machine *m, const struct bench_cfg *cfg
 	snprintf(m->hugepages_note, sizeof(m->hugepages_note), "%s x 2 MiB reserved, %s free%s",
 		 total, free_, no && *no && strcmp(no, "0") ? ", SP_NO_HUGE=1 (--no-huge)" : "");
 	m->tsc_ghz = bench_tsc_hz() / 1e9;
+	{
+		FILE *f = fopen("/proc/loadavg", "r");
+
+		if (f) {
+			if (fgets(m->loadavg, sizeof(m->loadavg), f))
+				m->loadavg[strcspn(m->loadavg, "\n")] = 0;
+			fclose(f);
+		}
+	}
 	strftime(m->date, sizeof(m->date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	(void)cfg;
 }

@@ -162,6 +162,7 @@ int bench_write_json(const char *path, const struct bench_machine *m, const stru
 	json_str(f, "hugepages_note", m->hugepages_note, ", ");
 	fprintf(f, "\"tsc_ghz\": %.4f, ", m->tsc_ghz);
 	json_str(f, "hostname", m->hostname, ", ");
+	json_str(f, "loadavg", m->loadavg, ", ");
 	json_str(f, "date", m->date, "},\n");
 	fputs("  ", f);
 	json_str(f, "command", cmdline, ",\n");

@@ -99,7 +99,7 @@ def machine_line(j):
         return "machine: unknown (bench.json missing)"
     return (f"{m.get('cpu_model', '?')}, {m.get('cpus_online', '?')} CPUs, {m.get('kernel', '?')}, "
             f"DPDK {m.get('dpdk_version', '?')}, {'hugepages' if m.get('hugepages') else 'no hugepages (--no-huge)'}, "
-            f"{m.get('date', '')}")
+            f"load {' '.join((m.get('loadavg') or '?').split()[:3])}, {m.get('date', '')}")
 
 
 def gnuplot(script, out_base, variables, notes, where):
@@ -497,6 +497,7 @@ def main():
     for k, v in (("CPU", m.get("cpu_model")), ("CPUs online", m.get("cpus_online")), ("kernel", m.get("kernel")),
                  ("DPDK", m.get("dpdk_version")), ("hugepages", m.get("hugepages_note")),
                  ("TSC GHz", m.get("tsc_ghz")), ("host", m.get("hostname")), ("date", m.get("date")),
+                 ("load average at start (1, 5, 15 min)", m.get("loadavg")),
                  ("memcpy, one core, 64 KiB blocks", f"{mem:.1f} Gbit/s" if isinstance(mem, (int, float)) and mem else None),
                  ("sweep", ", ".join(f"{k}={v}" for k, v in cfgj.items()) or None)):
         page.append(f"<tr><th>{E(k)}</th><td>{E(str(v)) if v not in (None, '') else 'unknown'}</td></tr>")
