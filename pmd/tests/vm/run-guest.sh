@@ -7,7 +7,8 @@
 #                                           which the backend checks byte by byte
 #   run-guest.sh BUILD_DIR udp [COUNT]      the UDP stack on DPDK's net_virtio PCI driver (a
 #                                           virtio-net-pci device taken from vfio-pci) sends
-#                                           COUNT datagrams (10000) to a receiver on the host
+#                                           COUNT datagrams (10000) to a receiver on the host;
+#                                           the same process sends 1 MiB over the vsock device
 #   run-guest.sh BUILD_DIR refuse           bad inputs (device still with the kernel, wrong id,
 #                                           group not viable, legacy device, ...) each refused
 #                                           with one error, the device working afterwards
@@ -49,8 +50,11 @@ send) progs=("$build/pmd/tests/vm/sp-vm-send")
 udp) progs=("$build/pmd/tests/vm/sp-vm-udp")
 	export SP_VM_PLUGINS="librte_bus_pci.so librte_net_virtio.so"
 	count=${3:-10000}
+	bytes=$((1 << 20))
 	udp_port=$((20000 + RANDOM % 40000))
-	run="/bin/sp-vm-udp --pci 0000:00:04.0 --port $udp_port --count $count -- --iova-mode=pa" ;;
+	# both devices of the guest in one stack: UDP on net_virtio, vsock on sendpath's driver
+	run="/bin/sp-vm-udp --pci 0000:00:04.0 --port $udp_port --count $count --vsock-pci $pci"
+	run+=" --vsock-port $port --vsock-bytes $bytes -- --iova-mode=pa" ;;
 refuse) progs=("$build/pmd/tests/vm/sp-vp-probe" "$build/pmd/tests/vm/sp-vm-send")
 	run=$(cat "$here/refuse.sh") ;;
 *) die "mode is probe, send, udp or refuse, not $mode" ;;
@@ -61,7 +65,7 @@ progs+=(${SP_VM_PROGS:-})                     # ... and more programs in the gue
 bind=1af4:1053
 extra=()
 if [ "$mode" = udp ]; then
-	bind=1af4:1041
+	bind=1af4:1041,1af4:1053
 	# QEMU's user network delivers datagrams for 10.0.2.2 to the host's loopback
 	extra=(-netdev user,id=n0 -device virtio-net-pci,netdev=n0,addr=4,disable-legacy=on,romfile=)
 	python3 "$here/udp_sink.py" "$udp_port" >"$work/sink.json" 2>"$work/sink.log" &
@@ -150,22 +154,9 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" -v q="$qrc" \
 	'BEGIN { printf "vm: image %.1f s, boot+run %.1f s (qemu exit %d)\n", b - a, c - b, q }'
 [ "$qrc" -eq 124 ] && die "guest did not finish within ${tmo}s"
 grep -q "^sp-guest: exit 0 " "$work/serial.log" || die "the guest program did not exit 0"
-case $mode in
-probe) grep -q "^probe: PASS" "$work/serial.log" || die "probe did not pass" ;;
-refuse) grep -q "^refuse: PASS" "$work/serial.log" || die "a refusal check did not hold" ;;
-udp) grep -q "^vm-udp: PASS" "$work/serial.log" || die "guest UDP send did not pass"
-	python3 - "$work/sink.json" "$count" <<'PY' || die "the receiver's counts disagree"
-import json, sys
-s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-want = int(sys.argv[2])
-print("vm: receiver got %d datagrams (%d unique of %d sent), %d bad, %d duplicates"
-      % (s["datagrams"], s["unique"], want, s["bad"], s["dups"]))
-sys.exit(0 if s["unique"] == want and s["bad"] == 0 and s["dups"] == 0 else 1)
-PY
-	;;
-send) grep -q "^vm-send: PASS" "$work/serial.log" || die "guest send did not pass"
+# the host's own count: every byte of the vsock stream arrived, in the pattern, within credit
+check_backend() {
 	[ "$brc" -eq 0 ] || die "backend reported a failure (exit $brc)"
-	# the host's own count: every byte arrived, in the pattern, within credit
 	python3 - "$work/backend.json" "$bytes" <<'PY' || die "backend's counters disagree"
 import json, sys
 s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
@@ -176,6 +167,26 @@ print("vm: backend received %d of %d bytes, verify_errors %d, credit_violations 
       % (s["rx_bytes"], want, s["verify_errors"], s["credit_violations"], s["conns_accepted"]))
 sys.exit(0 if ok else 1)
 PY
-	;;
+}
+case $mode in
+probe) grep -q "^probe: PASS" "$work/serial.log" || die "probe did not pass" ;;
+refuse) grep -q "^refuse: PASS" "$work/serial.log" || die "a refusal check did not hold" ;;
+udp) grep -q "^vm-udp: PASS" "$work/serial.log" || die "guest UDP send did not pass"
+	python3 - "$work/sink.json" "$count" <<'PY' || die "the receiver's counts disagree"
+import json, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+want = int(sys.argv[2])
+print("vm: receiver got %d datagrams (%d unique of %d sent), %d bad, %d duplicates, "
+      "%d dropped by the receiver's own socket" % (s["datagrams"], s["unique"], want, s["bad"],
+      s["dups"], s["socket_drops"]))
+# Every datagram must arrive intact, except those the host's socket itself reports
+# dropping (a loaded shared machine); a loss anywhere else on the path fails.
+ok = s["bad"] == 0 and s["dups"] == 0 and s["unique"] + s["socket_drops"] >= want \
+     and s["unique"] >= want // 2
+sys.exit(0 if ok else 1)
+PY
+	check_backend ;;
+send) grep -q "^vm-send: PASS" "$work/serial.log" || die "guest send did not pass"
+	check_backend ;;
 esac
 echo "vm: PASS $mode"

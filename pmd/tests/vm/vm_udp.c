@@ -3,12 +3,16 @@
  * sp-vm-udp: sendpath UDP inside a VM on the VM's own virtio-net PCI device,
  * driven by DPDK's net_virtio PCI driver after the device was given to
  * vfio-pci. Sends COUNT datagrams with sp_sendmmsg to DST:PORT; each carries
- * its sequence number and then bytes the receiver can check. Kernel UDP
+ * its sequence number and then bytes the receiver can check. With --vsock-pci
+ * the same stack also runs vsock on the VM's virtio-vsock device (sendpath's
+ * virtio-pci transport) and sends --vsock-bytes to the host, CID 2: one
+ * process, both devices of the VM, one EAL and one VFIO container. Kernel UDP
  * semantics hold: a full device ring and backlog drop silently, so the count
  * that arrives is what the path really carried.
  *
  *   sp-vm-udp --pci 0000:00:04.0 --ip 10.0.2.15 --gw 10.0.2.2 --dst 10.0.2.2 --port 5555
- *             [--count N] [--size N] [-- EAL args]
+ *             [--count N] [--size N] [--vsock-pci ADDR --vsock-port N --vsock-bytes N]
+ *             [-- EAL args]
  *
  * Prints "vm-udp: ..." lines, ending with "vm-udp: PASS ..." (exit 0) or an error (exit 1).
  */
@@ -22,12 +26,17 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <linux/vm_sockets.h>
+
 #include <rte_ethdev.h>
 
+#include "ip.h"        /* the stack's port counters */
 #include "sendpath.h"
 #include "sp_env.h"
+#include "virtio_vsock.h"
 
 #define BATCH 32
+#define VSOCK_DEV "virtio_vsock_pci0"
 #define MAX_SIZE 1400
 
 static double now_s(void)
@@ -48,13 +57,51 @@ static void fill(uint8_t *p, size_t size, uint64_t seq)
 		p[i] = (uint8_t)(seq + i);
 }
 
+/* The vsock half: the backend's --verify pattern, byte i = i ^ i>>8 ^ i>>16 ^ i>>24. */
+static int vsock_send(unsigned int port, unsigned long long total)
+{
+	struct sockaddr_vm peer = { .svm_family = AF_VSOCK, .svm_cid = 2, .svm_port = port };
+	static uint8_t b[65536];
+	unsigned long long sent = 0;
+	size_t i, len;
+	ssize_t n;
+	int fd;
+
+	fd = sp_socket(AF_VSOCK, SOCK_STREAM, 0);
+	if (fd < 0 || sp_connect(fd, (struct sockaddr *)&peer, sizeof(peer))) {
+		printf("vm-udp: FAIL vsock connect to 2:%u: %s\n", port, strerror(errno));
+		return -1;
+	}
+	while (sent < total) {
+		len = total - sent < sizeof(b) ? (size_t)(total - sent) : sizeof(b);
+		for (i = 0; i < len; i++) {
+			uint64_t k = sent + i;
+
+			b[i] = (uint8_t)(k ^ (k >> 8) ^ (k >> 16) ^ (k >> 24));
+		}
+		n = sp_send(fd, b, len, MSG_NOSIGNAL);
+		if (n <= 0) {
+			printf("vm-udp: FAIL vsock send after %llu bytes: %s\n", sent, strerror(errno));
+			return -1;
+		}
+		sent += (unsigned long long)n;
+	}
+	sp_close(fd);
+	for (i = 0; i < 1000; i++)
+		sp_poll();
+	printf("vm-udp: vsock sent %llu bytes to 2:%u on the same stack\n", sent, port);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pci", required_argument, NULL, 'p' }, { "ip", required_argument, NULL, 'i' },
 		{ "gw", required_argument, NULL, 'g' }, { "dst", required_argument, NULL, 'd' },
 		{ "port", required_argument, NULL, 'P' }, { "count", required_argument, NULL, 'c' },
-		{ "size", required_argument, NULL, 's' }, { NULL, 0, NULL, 0 },
+		{ "size", required_argument, NULL, 's' }, { "vsock-pci", required_argument, NULL, 'V' },
+		{ "vsock-port", required_argument, NULL, 'W' }, { "vsock-bytes", required_argument, NULL, 'B' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct sp_env_cfg cfg = { .name = "vm-udp", .cpu = -1, .mem_mb = 128, .pci = true };
 	struct sp_init_cfg icfg = { .udp_port = -1, .cpu = -1 };
@@ -63,6 +110,10 @@ int main(int argc, char **argv)
 	struct mmsghdr vec[BATCH];
 	struct iovec iov[BATCH];
 	const char *pci = NULL, *ip = "10.0.2.15", *gw = "10.0.2.2", *dip = "10.0.2.2";
+	const char *vsock_pci = NULL;
+	unsigned long long vsock_bytes = 1 << 20;
+	unsigned int vsock_port = 1234;
+	struct sp_vsock_dev *vdev = NULL;
 	unsigned long long count = 10000, seq = 0, eagain = 0;
 	unsigned int size = 256, port = 5555, i;
 	char *eal[64];
@@ -79,6 +130,9 @@ int main(int argc, char **argv)
 		case 'P': port = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'c': count = strtoull(optarg, NULL, 0); break;
 		case 's': size = (unsigned int)strtoul(optarg, NULL, 0); break;
+		case 'V': vsock_pci = optarg; break;
+		case 'W': vsock_port = (unsigned int)strtoul(optarg, NULL, 0); break;
+		case 'B': vsock_bytes = strtoull(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
@@ -106,6 +160,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	icfg.udp_netmask = htonl(0xffffff00);
+	if (vsock_pci) {
+		char args[160];
+
+		snprintf(args, sizeof(args), "pci=%s,queue_size=128", vsock_pci);
+		vdev = sp_vsock_dev_create(VSOCK_DEV, args);
+		if (!vdev) {
+			printf("vm-udp: FAIL the vsock device did not start on %s\n", vsock_pci);
+			return 1;
+		}
+		icfg.vsock_dev = VSOCK_DEV;
+	}
 	dst.sin_port = htons((uint16_t)port);
 	if (sp_init(&icfg)) {
 		printf("vm-udp: FAIL sp_init: %s\n", strerror(errno));
@@ -157,8 +222,15 @@ int main(int argc, char **argv)
 		sp_poll(); /* the last burst leaves the ring */
 	printf("vm-udp: sent %llu datagrams of %u bytes in %.3f s (%.0f/s, %llu EAGAIN)\n",
 	       seq, size, t1 - t0, seq / (t1 - t0), eagain);
+	/* the stack's own account (stack/ip.h): what left through the port, what its backlog dropped */
+	printf("vm-udp: port took %llu packets in %llu bursts, backlog drops %llu\n",
+	       (unsigned long long)sp_nif->st.tx_pkts, (unsigned long long)sp_nif->st.tx_bursts,
+	       (unsigned long long)sp_nif->st.tx_drop_backlog_full);
 	sp_close(fd);
+	if (vdev && vsock_send(vsock_port, vsock_bytes) < 0)
+		return 1;
 	sp_fini();
+	sp_vsock_dev_destroy(vdev);
 	sp_env_fini();
 	printf("vm-udp: PASS %llu datagrams\n", seq);
 	return 0;
