@@ -176,6 +176,9 @@ static int k_peer_listen(unsigned int buf_size)
 		if (fd < 0)
 			return -1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* what the datagrams carried in their IP header: checks IP_TTL/IP_TOS on the wire */
+		setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
 		if (buf_size)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf_size, sizeof(buf_size));
 		/* Any address: the broadcast scenarios deliver here too. */
@@ -271,6 +274,29 @@ static int conn(int pc)
 	return kp.conns[pc];
 }
 
+/* One datagram and the TTL and TOS it arrived with. */
+static ssize_t recv_dgram(int fd, void *buf, size_t len, int *ttl, int *tos)
+{
+	union { char b[CMSG_SPACE(sizeof(int)) * 2]; struct cmsghdr align; } ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+	ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+
+	*ttl = *tos = -1;
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != IPPROTO_IP)
+			continue;
+		if (c->cmsg_type == IP_TTL)
+			memcpy(ttl, CMSG_DATA(c), sizeof(int));
+		else if (c->cmsg_type == IP_TOS)
+			*tos = *(unsigned char *)CMSG_DATA(c);
+	}
+	return n;
+}
+
 /*
  * Reads what has arrived, up to max (bytes, or datagrams for UDP), waiting up to wait_ms for
  * more while it is short; the note carries what a user checks: count, sizes, checksum, EOF.
@@ -282,7 +308,9 @@ static void read_into(int fd, int pc, size_t max, int wait_ms, struct sc_peer_re
 	size_t got = 0, off = 0;
 	long deadline = now_ms() + wait_ms;
 	bool eof = false;
-	char lens[160] = "";
+	char lens[120] = "", hdr[64] = "";
+	size_t hoff = 0;
+	int ttl = -1, tos = -1, last_ttl = -2, last_tos = -2;
 
 	while (got < max) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -292,7 +320,7 @@ static void read_into(int fd, int pc, size_t max, int wait_ms, struct sc_peer_re
 		if (left < 0 || poll(&pfd, 1, (int)left) <= 0)
 			break;
 		if (kp.proto == SC_UDP) {
-			n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			n = recv_dgram(fd, buf, sizeof(buf), &ttl, &tos);
 		} else {
 			size_t want = max - got < sizeof(buf) ? max - got : sizeof(buf);
 
@@ -318,13 +346,22 @@ static void read_into(int fd, int pc, size_t max, int wait_ms, struct sc_peer_re
 			if (off < sizeof(lens))
 				off += (size_t)snprintf(lens + off, sizeof(lens) - off, "%s%zd",
 							got > 1 ? "," : "", n);
+			/* one TTL/TOS pair per distinct value, in order: short notes for long runs */
+			if (ttl != last_ttl || tos != last_tos) {
+				if (hoff < sizeof(hdr))
+					hoff += (size_t)snprintf(hdr + hoff, sizeof(hdr) - hoff, "%s%d/%#x",
+								 hoff ? "," : "", ttl, tos);
+				last_ttl = ttl;
+				last_tos = tos;
+			}
 		} else {
 			got += (size_t)n;
 		}
 	}
 	r->ret = (long)got;
 	if (kp.proto == SC_UDP) {
-		snprintf(r->note, sizeof(r->note), "dgrams=%zu lens=[%s] fnv=%08x", got, lens, h);
+		snprintf(r->note, sizeof(r->note), "dgrams=%zu lens=[%s] ttl/tos=[%s] fnv=%08x", got,
+			 lens, hdr, h);
 	} else if (pc >= 0 && pc < PEER_MAX_CONNS) {
 		r->eof = eof;
 		r->has_stream = true;

@@ -49,7 +49,7 @@ for col in $columns; do
 	case $col in
 	host)
 		# UDP on the host kernel; vsock scenarios report why they do not run here.
-		"$static" --backend kernel --netns --column host --settle-ms 50 --jobs 4 \
+		"$static" --backend kernel --netns --lo-mtu 1500 --column host --settle-ms 50 --jobs 4 \
 			"${only_args[@]}" --out "$out/host.json" 2>"$out/host.log" ||
 			{ echo "conformance: host runner failed" >&2; cat "$out/host.log" >&2; exit 1; }
 		;;
@@ -68,7 +68,7 @@ for col in $columns; do
 		;;
 	*)
 		echo "$kernels" | grep -qx "$col" || { echo "conformance: unknown column $col" >&2; exit 2; }
-		"$here/guest/run-guest.sh" "$col" "$static" "$out/$col.json" "${only_args[@]}" \
+		"$here/guest/run-guest.sh" "$col" "$static" "$out/$col.json" --lo-mtu 1500 "${only_args[@]}" \
 			2>"$out/$col.log" ||
 			{ echo "conformance: guest $col failed" >&2; tail -40 "$out/$col.log" >&2; exit 1; }
 		;;

@@ -32,7 +32,7 @@ struct opts {
 	const char *column;
 	const char *out;
 	bool netns, fork, list;
-	int timeout_s, jobs;
+	int timeout_s, jobs, lo_mtu;
 };
 
 static double now_s(void)
@@ -58,16 +58,25 @@ static bool selected(const struct opts *o, const struct sc_scenario *scn)
 	return false;
 }
 
-/* Our own network namespace with loopback up: UDP traffic cannot leave it. */
+/* Our own network namespace: UDP traffic cannot leave it. */
 static int enter_netns(void)
 {
-	struct ifreq ifr;
-	int fd;
-
 	if (unshare(CLONE_NEWNET) < 0) {
 		fprintf(stderr, "sp-conformance: unshare(CLONE_NEWNET): %s\n", strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Loopback up, with an Ethernet-sized MTU when asked: then the kernel fragments and refuses
+ * (IP_PMTUDISC_DO) at the same sizes as sendpath on its 1500-byte link.
+ */
+static int loopback_up(int mtu)
+{
+	struct ifreq ifr;
+	int fd;
+
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0)
 		return -1;
@@ -77,6 +86,11 @@ static int enter_netns(void)
 		ifr.ifr_flags |= IFF_UP;
 		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
 			fprintf(stderr, "sp-conformance: lo up: %s\n", strerror(errno));
+	}
+	if (mtu > 0) {
+		ifr.ifr_mtu = mtu;
+		if (ioctl(fd, SIOCSIFMTU, &ifr) < 0)
+			fprintf(stderr, "sp-conformance: lo mtu %d: %s\n", mtu, strerror(errno));
 	}
 	close(fd);
 	return 0;
@@ -253,7 +267,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: sp-conformance [--backend kernel|sendpath] [--proto vsock,udp] [--only GLOB,...]\n"
 		"                      [--column NAME] [--out FILE] [--netns] [--allow-kernel-vsock]\n"
-		"                      [--timeout SEC] [--settle-ms MS] [--jobs N] [--no-fork] [--list]\n");
+		"                      [--timeout SEC] [--settle-ms MS] [--jobs N] [--lo-mtu N]\n"
+		"                      [--no-fork] [--list] [--has-sendpath]\n");
 	exit(2);
 }
 
@@ -273,6 +288,7 @@ int main(int argc, char **argv)
 		{ "list", no_argument, NULL, 'l' },
 		{ "has-sendpath", no_argument, NULL, 'H' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "lo-mtu", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct sc_scenario *sets[] = { sc_vsock_scenarios, sc_udp_scenarios };
@@ -308,6 +324,7 @@ int main(int argc, char **argv)
 		case 't': o.timeout_s = atoi(optarg); break;
 		case 's': sc_settle_ms = atoi(optarg); break;
 		case 'F': o.fork = false; break;
+		case 'M': o.lo_mtu = atoi(optarg); break;
 		case 'j': o.jobs = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
 		case 'l': o.list = true; break;
 		case 'H': return sc_sendpath_built ? 0 : 1;
@@ -323,6 +340,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (o.netns && enter_netns() < 0)
+		return 1;
+	if ((o.netns || o.lo_mtu) && loopback_up(o.lo_mtu) < 0)
 		return 1;
 	sc_in_own_netns = o.netns;
 	if (o.out && !(f = fopen(o.out, "w"))) {

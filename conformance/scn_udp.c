@@ -512,6 +512,89 @@ static void nonblock_flag(struct sc *s)
 	sc_peer_read(s, pc, 2);
 }
 
+static void ttl_tos_on_wire(struct sc *s)
+{
+	int fd = unconnected(s);
+
+	sc_sendto(s, fd, 10, 0, SC_ADDR_PEER);
+	sc_set_int(s, fd, IPPROTO_IP, IP_TTL, 7, "IP_TTL");
+	sc_sendto(s, fd, 10, 0, SC_ADDR_PEER);
+	sc_set_int(s, fd, IPPROTO_IP, IP_TOS, 0x10, "IP_TOS");
+	sc_sendto(s, fd, 10, 0, SC_ADDR_PEER);
+	sc_set_int(s, fd, IPPROTO_IP, IP_TTL, -1, "IP_TTL");
+	sc_sendto(s, fd, 3000, 0, SC_ADDR_PEER);
+	sc_peer_read(s, 0, 4);
+}
+
+static void fragments(struct sc *s)
+{
+	int fd = unconnected(s);
+
+	sc_set_int(s, fd, SOL_SOCKET, SO_SNDBUF, 1 << 20, "SO_SNDBUF");
+	sc_sendto(s, fd, 1472, 0, SC_ADDR_PEER);
+	sc_sendto(s, fd, 1473, 0, SC_ADDR_PEER);
+	sc_sendto(s, fd, 2961, 0, SC_ADDR_PEER);
+	sc_sendto(s, fd, 8000, 0, SC_ADDR_PEER);
+	sc_sendto(s, fd, 65507, 0, SC_ADDR_PEER);
+	sc_peer_read(s, 0, 5);
+}
+
+static void pmtudisc_do(struct sc *s)
+{
+	int pc, fd = sc_connected(s, 0, &pc);
+
+	sc_set_int(s, fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO, "IP_MTU_DISCOVER");
+	sc_send(s, fd, 1472, 0);
+	sc_send(s, fd, 1473, 0);
+	sc_send(s, fd, 9000, MSG_DONTWAIT);
+	sc_set_int(s, fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT, "IP_MTU_DISCOVER");
+	sc_send(s, fd, 1473, 0);
+	sc_peer_read(s, pc, 3);
+}
+
+static void pmtudisc_do_cork(struct sc *s)
+{
+	int fd = unconnected(s);
+
+	sc_set_int(s, fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO, "IP_MTU_DISCOVER");
+	sc_sendto(s, fd, 1000, MSG_MORE, SC_ADDR_PEER);
+	sc_sendto(s, fd, 1000, 0, SC_ADDR_PEER);
+	sc_sendto(s, fd, 400, MSG_MORE, SC_ADDR_PEER);
+	sc_sendto(s, fd, 72, 0, SC_ADDR_PEER);
+	sc_peer_read(s, 0, 2);
+}
+
+static void sendmmsg_fragments(struct sc *s)
+{
+	static const size_t lens[] = { 2000, 100, 3000, 1472 };
+	int fd = unconnected(s);
+
+	sc_sendmmsg(s, fd, lens, 4, SC_ADDR_PEER, 0);
+	sc_peer_read(s, 0, 4);
+}
+
+static void cork_fragmented(struct sc *s)
+{
+	int fd = unconnected(s);
+
+	sc_sendto(s, fd, 1000, MSG_MORE, SC_ADDR_PEER);
+	sc_sendto(s, fd, 1000, MSG_MORE, SC_ADDR_PEER);
+	sc_sendto(s, fd, 1000, 0, SC_ADDR_PEER);
+	sc_peer_read(s, 0, 2);
+}
+
+static void other_flags(struct sc *s)
+{
+	int pc, fd = sc_connected(s, 0, &pc);
+
+	sc_send(s, fd, 10, MSG_CONFIRM);
+	sc_send(s, fd, 10, MSG_DONTROUTE);
+	sc_send(s, fd, 10, MSG_EOR);
+	sc_send(s, fd, 10, MSG_WAITALL);
+	sc_send(s, fd, 10, MSG_PEEK);
+	sc_peer_read(s, pc, 6);
+}
+
 const struct sc_scenario sc_udp_scenarios[] = {
 #define U(n, w) { "udp_" #n, SC_UDP, w, n }
 	U(sendto_basic, "unconnected sendto delivers each datagram"),
@@ -555,6 +638,13 @@ const struct sc_scenario sc_udp_scenarios[] = {
 	U(connect_short_addr, "connect with a short or foreign address"),
 	U(socket_errors, "socket() with a wrong protocol or family"),
 	U(nonblock_flag, "O_NONBLOCK on UDP"),
+	U(ttl_tos_on_wire, "IP_TTL and IP_TOS reach the receiver; IP_TTL -1 restores the default"),
+	U(fragments, "datagrams above the 1500-byte MTU are fragmented and reassembled"),
+	U(pmtudisc_do, "IP_PMTUDISC_DO: EMSGSIZE above MTU-28, DONT fragments again"),
+	U(pmtudisc_do_cork, "IP_PMTUDISC_DO with corking: the corked total counts"),
+	U(sendmmsg_fragments, "sendmmsg with datagrams above the MTU"),
+	U(cork_fragmented, "MSG_MORE building a datagram above the MTU"),
+	U(other_flags, "MSG_CONFIRM, MSG_DONTROUTE, MSG_EOR, MSG_WAITALL, MSG_PEEK on send"),
 #undef U
 	{ NULL, SC_UDP, NULL, NULL },
 };
