@@ -345,6 +345,24 @@ static int txbuf_flush(struct udp_sock *us)
 }
 
 /*
+ * The kernel's device drains its queue by itself; ours drains when polled.
+ * Before a send returns, what the port did not take is offered again for a
+ * short, bounded time; the rest goes on the next send or sp_poll.
+ */
+#define UDP_TX_RETRY_NS 20000
+
+static void udp_push_backlog(void)
+{
+	uint64_t deadline;
+
+	if (!sp_nif || !sp_nif->bl_len)
+		return;
+	deadline = sp_now_ns() + UDP_TX_RETRY_NS;
+	while (sp_netif_flush(sp_nif), sp_nif->bl_len && sp_now_ns() < deadline)
+		rte_pause();
+}
+
+/*
  * ≈ sock_alloc_send_pskb's checks: pending error, SEND_SHUTDOWN, then room
  * in the send buffer, waiting by polling for as long as SO_SNDTIMEO allows.
  */
@@ -565,6 +583,7 @@ static ssize_t udp_sendmsg(struct sp_sock *sk, struct sp_msg *m)
 	ssize_t ret = udp_send_one(us, m);
 
 	txbuf_flush(us);
+	udp_push_backlog();
 	return ret;
 }
 
@@ -582,6 +601,7 @@ static unsigned int udp_sendmmsg(struct sp_sock *sk, struct sp_msg *m, unsigned 
 		}
 	}
 	txbuf_flush(us);
+	udp_push_backlog();
 	return i;
 }
 
