@@ -187,6 +187,30 @@ static void send_traffic(uint32_t base)
 	cr_assert_eq(sp_sendto(a, buf, 3000, 0, (struct sockaddr *)&dst, sizeof(dst)), 3000);
 	expect(id++, 3000, 6000, 33, 0x10);
 
+	/* TTL and TOS for one datagram, by control message */
+	{
+		union { char buf[CMSG_SPACE(sizeof(int)) * 2]; struct cmsghdr align; } u;
+		struct iovec iov = { buf, 400 };
+		struct msghdr mh = { .msg_name = &dst, .msg_namelen = sizeof(dst), .msg_iov = &iov,
+				     .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		int cttl = 7, ctos = 0x20;
+
+		memset(&u, 0, sizeof(u));
+		c->cmsg_level = SOL_IP;
+		c->cmsg_type = IP_TTL;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &cttl, sizeof(int));
+		c = CMSG_NXTHDR(&mh, c);
+		c->cmsg_level = SOL_IP;
+		c->cmsg_type = IP_TOS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &ctos, sizeof(int));
+		fill(buf, id, 400);
+		cr_assert_eq(sp_sendmsg(a, &mh, 0), 400, "sendmsg with cmsgs: %s", strerror(errno));
+		expect(id++, 400, 6000, 7, 0x20);
+	}
+
 	/* corked: three pieces, one datagram (MSG_MORE), and one above the MTU (UDP_CORK) */
 	fill(buf, id, 1800);
 	cr_assert_eq(sp_sendto(a, buf, 700, MSG_MORE, (struct sockaddr *)&dst, sizeof(dst)), 700);
