@@ -507,7 +507,7 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 	}
 
 	nonblock = sp_sock_sndtimeo_ns(sk, m->flags) == 0;
-	deadline = vsock_deadline(sp_sock_sndtimeo_ns(sk, m->flags));
+	deadline = 0;           /* read the clock only when a wait begins */
 	sp_iter_init(&it, m);
 
 	while (total_written < len) {
@@ -523,6 +523,8 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 				err = -EAGAIN;
 				goto out_err;
 			}
+			if (!deadline)
+				deadline = vsock_deadline(sp_sock_sndtimeo_ns(sk, m->flags));
 			if (!vsock_wait(deadline)) {
 				err = -EAGAIN;  /* SO_SNDTIMEO ran out */
 				goto out_err;
@@ -546,6 +548,8 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 		}
 		if (written == 0) {
 			/* Credit but no buffers (never in the kernel): wait as for credit. */
+			if (!nonblock && !deadline)
+				deadline = vsock_deadline(sp_sock_sndtimeo_ns(sk, m->flags));
 			if (nonblock ? !vsock_poll_once(&polled) : !vsock_wait(deadline)) {
 				err = -EAGAIN;
 				goto out_err;

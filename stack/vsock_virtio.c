@@ -105,7 +105,7 @@ static void vv_reap(void)
 		if (e->vvs)
 			e->vvs->bytes_unsent -= e->payload;
 		vv.if_desc -= e->nseg;
-		vv.if_head = (vv.if_head + 1) % vv.ring_size;
+		vv.if_head = (vv.if_head + 1) & (vv.ring_size - 1);
 		vv.if_n--;
 	}
 }
@@ -121,7 +121,7 @@ static void vv_inflight_push(const struct txq_ent *t)
 			t->vvs->bytes_unsent -= t->payload;
 		return;
 	}
-	e = &vv.inflight[(vv.if_head + vv.if_n) % vv.ring_size];
+	e = &vv.inflight[(vv.if_head + vv.if_n) & (vv.ring_size - 1)];
 	e->vvs = t->vvs;
 	e->payload = t->payload;
 	e->nseg = t->m->nb_segs;
@@ -833,6 +833,12 @@ int vsock_virtio_init(const char *dev_name)
 	vv.pool = sp_vsock_dev_pool(dev);
 	vv.dead = false;
 	vv.ring_size = sp_vsock_tx_free(dev);   /* nothing sent yet: every descriptor is free */
+	if (vv.ring_size & (vv.ring_size - 1)) {
+		fprintf(stderr, "sendpath: vsock tx ring of %u is not a power of two\n", vv.ring_size);
+		vsock_core_unregister(&vsock_virtio_transport);
+		vv.dev = NULL;
+		return -EINVAL;
+	}
 	vv.if_head = vv.if_n = vv.if_desc = 0;
 	vv.inflight = calloc(vv.ring_size ? vv.ring_size : 1, sizeof(*vv.inflight));
 	if (!vv.inflight) {

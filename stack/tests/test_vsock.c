@@ -127,10 +127,12 @@ static void start_dev(const char *mode, const char *extra, const char *devargs)
 	if (backend == 0) {
 		char *argv[16] = { (char *)bin, "--socket", sock_path, "--ctl", ctl_path,
 				   "--mode", (char *)mode, "--cid", "3" };
+		char *copy = extra ? strdup(extra) : NULL, *tok;
 		int a = 9;
 
-		if (extra)
-			argv[a++] = (char *)extra;
+		/* extra: more backend options, separated by spaces */
+		for (tok = copy ? strtok(copy, " ") : NULL; tok && a < 15; tok = strtok(NULL, " "))
+			argv[a++] = tok;
 		argv[a] = NULL;
 		prctl(PR_SET_PDEATHSIG, SIGTERM);      /* never outlive a test that crashed */
 		execv(bin, argv);
@@ -160,7 +162,7 @@ static void start(const char *mode, const char *extra)
 }
 
 static void setup(void) { start("sink", NULL); }
-static void setup_other_cpu(void) { start("sink", "--cpu=1"); }
+static void setup_other_cpu(void) { start("sink", getenv("SP_RATE_BACKEND_ARGS") ? getenv("SP_RATE_BACKEND_ARGS") : "--cpu=1"); }
 static void setup_small_pool(void) { start_dev("sink", "--buf-alloc=4194304", ",queue_size=64,pool_size=400"); }
 static void setup_no_event_idx(void) { start("sink", "--no-event-idx"); }
 static void setup_echo(void) { start("echo", NULL); }
