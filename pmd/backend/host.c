@@ -45,7 +45,7 @@ void host_init(struct host *h, const struct host_cfg *cfg)
 	TAILQ_INIT(&h->dirty);
 }
 
-static void conn_free(struct host *h, struct conn *c, const char *how)
+void host_conn_free(struct host *h, struct conn *c, const char *how)
 {
 	struct conn_record *r;
 
@@ -84,7 +84,7 @@ void host_fini(struct host *h)
 	struct conn *c;
 
 	while ((c = TAILQ_FIRST(&h->conns)))
-		conn_free(h, c, "exit");
+		host_conn_free(h, c, "exit");
 }
 
 void host_reset(struct host *h)
@@ -92,7 +92,7 @@ void host_reset(struct host *h)
 	struct conn *c;
 
 	while ((c = TAILQ_FIRST(&h->conns)))
-		conn_free(h, c, "reset");
+		host_conn_free(h, c, "reset");
 	h->orphan_len = 0;
 	h->n.resets++;
 }
@@ -185,8 +185,6 @@ int host_conn_set_buf_alloc(struct host *h, struct conn *c, uint32_t buf_alloc)
 	return 0;
 }
 
-static void conn_check_eof(struct host *h, struct conn *c);
-
 /* The "application" reads n bytes: fwd_cnt moves, and credit goes back by the kernel's rule. */
 void host_conn_consume(struct host *h, struct conn *c, uint64_t n)
 {
@@ -197,7 +195,7 @@ void host_conn_consume(struct host *h, struct conn *c, uint64_t n)
 	if (vsock_credit_update_due(&c->cr))
 		host_conn_mark(h, c, CONN_TX_CREDIT);
 	/* Reading the last byte after the peer's SHUTDOWN(SEND) is reading EOF. */
-	conn_check_eof(h, c);
+	host_conn_check_eof(h, c);
 }
 
 void host_conn_close(struct host *h, struct conn *c)
@@ -216,7 +214,7 @@ void host_conn_close(struct host *h, struct conn *c)
 }
 
 /* The peer will send nothing more and we hold nothing unread: the reader sees EOF. */
-static void conn_check_eof(struct host *h, struct conn *c)
+void host_conn_check_eof(struct host *h, struct conn *c)
 {
 	if (!(c->peer_shutdown & VSOCK_SHUTDOWN_SEND) || c->cr.rx_bytes || c->echo_len)
 		return;
@@ -263,88 +261,6 @@ static void conn_rx_payload(struct host *h, struct conn *c, const struct vb_chai
 	}
 }
 
-/* Queues bytes for the driver on a control connection; a reply that does not fit is replaced. */
-static void ctl_out(struct host *h, struct conn *c, const char *s, size_t n)
-{
-	static const char too_big[] = "err reply does not fit the connection's buffer\n";
-
-	if (c->echo_len + n > c->echo_cap) {
-		s = too_big;
-		n = sizeof(too_big) - 1;
-		if (c->echo_len + n > c->echo_cap)
-			return;
-	}
-	for (size_t k = 0; k < n; k++)
-		c->echo_buf[(c->echo_head + c->echo_len + k) % c->echo_cap] = (uint8_t)s[k];
-	c->echo_len += (uint32_t)n;
-	host_conn_mark(h, c, 0);
-}
-
-static void ctl_run(struct host *h, struct conn *c)
-{
-	char *out = NULL, reply[512];
-	size_t len = 0;
-	FILE *f;
-
-	c->line[c->line_len] = '\0';
-	if (c->line_len && c->line[c->line_len - 1] == '\r')
-		c->line[c->line_len - 1] = '\0';
-	if (c->line_len == sizeof(c->line) - 1) {
-		ctl_out(h, c, "err line too long\n", 18);
-		return;
-	}
-	f = open_memstream(&out, &len);
-	if (!f)
-		return;
-	if (h->ctl_fn) {
-		h->ctl_fn(h->ctl_arg, c->line, f);
-	} else if (!strcmp(c->line, "stats")) {
-		fputc('{', f);
-		host_stats_fields(h, f);
-		fputc('}', f);
-	} else {
-		host_ctl(h, c->line, reply, sizeof(reply));
-		fputs(reply, f);
-	}
-	fputc('\n', f);
-	fclose(f);
-	ctl_out(h, c, out, len);
-	free(out);
-}
-
-/* A control connection: its payload is command lines, read at once. */
-static void conn_rx_ctl(struct host *h, struct conn *c, const struct vb_chain *ch, uint32_t len)
-{
-	uint32_t off = sizeof(struct vsock_hdr), total = len;
-
-	for (uint16_t i = 0; i < ch->nseg && len; i++) {
-		const struct vb_seg *s = &ch->seg[i];
-		uint32_t n;
-
-		if (off >= s->len) {
-			off -= s->len;
-			continue;
-		}
-		n = s->len - off < len ? s->len - off : len;
-		for (uint32_t k = 0; k < n; k++) {
-			char ch_ = (char)s->base[off + k];
-
-			if (ch_ == '\n') {
-				ctl_run(h, c);
-				c->line_len = 0;
-			} else if (c->line_len < sizeof(c->line) - 1) {
-				c->line[c->line_len++] = ch_;
-			}
-		}
-		off = 0;
-		len -= n;
-	}
-	c->rx_cnt += total;
-	c->cr.rx_bytes += total;
-	c->rx_total += total;
-	host_conn_consume(h, c, total);
-}
-
 static void conn_rx_rw(struct host *h, struct conn *c, const struct vsock_hdr *hdr,
 		       const struct vb_chain *ch)
 {
@@ -364,7 +280,7 @@ static void conn_rx_rw(struct host *h, struct conn *c, const struct vsock_hdr *h
 		return;
 	}
 	if (c->is_ctl) {
-		conn_rx_ctl(h, c, ch, len);
+		host_ctl_rx(h, c, ch, len);
 		return;
 	}
 	conn_rx_payload(h, c, ch, len);
@@ -452,11 +368,11 @@ void host_recv(struct host *h, const struct vsock_hdr *hdr, const struct vb_chai
 		c->peer_shutdown |= hdr->flags & (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
 		if (c->peer_shutdown & VSOCK_SHUTDOWN_RCV)
 			c->echo_len = 0;
-		conn_check_eof(h, c);
+		host_conn_check_eof(h, c);
 		break;
 	case VSOCK_OP_RST:
 		h->n.rst_received++;
-		conn_free(h, c, "peer_rst");
+		host_conn_free(h, c, "peer_rst");
 		break;
 	default:
 		/* REQUEST on a live connection, or a RESPONSE we never asked for. */
@@ -479,176 +395,6 @@ void host_recv_bad(struct host *h, const struct vsock_hdr *hdr, enum vb_pkt_faul
 		host_conn_mark(h, c, CONN_TX_RST);
 	else
 		orphan_rst(h, hdr);
-}
-
-bool host_has_output(const struct host *h)
-{
-	return h->orphan_len || !TAILQ_EMPTY(&h->dirty);
-}
-
-static void conn_hdr(struct conn *c, struct vsock_hdr *o, uint16_t op)
-{
-	uint32_t end;
-
-	memset(o, 0, sizeof(*o));
-	o->src_cid = VSOCK_HOST_CID;
-	o->dst_cid = c->peer_cid;
-	o->src_port = c->local_port;
-	o->dst_port = c->peer_port;
-	o->type = VSOCK_TYPE_STREAM;
-	o->op = op;
-	o->buf_alloc = c->cr.buf_alloc;
-	o->fwd_cnt = c->cr.fwd_cnt;
-	/* Every header advertises credit; remember the most we ever allowed. */
-	c->cr.last_fwd_cnt = c->cr.fwd_cnt;
-	c->tx_pending &= ~CONN_TX_CREDIT;
-	end = c->cr.fwd_cnt + c->cr.buf_alloc;
-	if ((int32_t)(end - c->credit_end) > 0)
-		c->credit_end = end;
-}
-
-/* What may be echoed now: data held, the peer's credit, and it still reading. */
-static uint32_t echo_ready(const struct conn *c, const struct host *h)
-{
-	uint32_t n = c->echo_len, free_ = vsock_peer_free(&c->cr);
-
-	if ((!h->reading && !c->is_ctl) || c->state != CONN_ESTABLISHED || (c->local_shutdown & VSOCK_SHUTDOWN_SEND))
-		return 0;
-	return n < free_ ? n : free_;
-}
-
-static uint32_t put_echo(struct conn *c, const struct vb_chain *ch, uint32_t n)
-{
-	uint32_t off = sizeof(struct vsock_hdr), done = 0;
-
-	while (done < n) {
-		uint32_t at = (c->echo_head + done) % c->echo_cap;
-		uint32_t run = c->echo_cap - at < n - done ? c->echo_cap - at : n - done;
-
-		if (vb_chain_write(ch, off + done, c->echo_buf + at, run) != run)
-			break;
-		done += run;
-	}
-	return done;
-}
-
-/* Sends one packet of c: 1 sent, 2 sent and c freed (its RST), 0 nothing to send, -1 no driver buffer. */
-static int conn_output_one(struct host *h, struct conn *c, const struct host_tx_ops *ops)
-{
-	const struct vb_chain *ch;
-	struct vsock_hdr o;
-	uint32_t echo = echo_ready(c, h), len = 0;
-	uint16_t op;
-
-	if (c->tx_pending & CONN_TX_RESPONSE)
-		op = VSOCK_OP_RESPONSE;
-	else if (echo)
-		op = VSOCK_OP_RW;
-	else if (c->tx_pending & CONN_TX_CREDIT)
-		op = VSOCK_OP_CREDIT_UPDATE;
-	else if (c->tx_pending & CONN_TX_SHUTDOWN)
-		op = VSOCK_OP_SHUTDOWN;
-	else if (c->tx_pending & CONN_TX_RST)
-		op = VSOCK_OP_RST;
-	else
-		return 0;
-
-	ch = ops->get(ops->ctx);
-	if (!ch)
-		return -1;
-	if (ch->len < sizeof(o)) {
-		ops->put(ops->ctx, ch, 0);
-		h->n.proto_errors++;
-		return 1;
-	}
-	conn_hdr(c, &o, op);
-	switch (op) {
-	case VSOCK_OP_RESPONSE:
-		c->tx_pending &= ~CONN_TX_RESPONSE;
-		break;
-	case VSOCK_OP_RW:
-		len = ch->len - sizeof(o);
-		len = len < echo ? len : echo;
-		len = len < VSOCK_MAX_PKT_PAYLOAD ? len : VSOCK_MAX_PKT_PAYLOAD;
-		len = put_echo(c, ch, len);
-		o.len = len;
-		c->echo_head = (c->echo_head + len) % c->echo_cap;
-		c->echo_len -= len;
-		c->cr.tx_cnt += len;
-		c->tx_total += len;
-		if (c->is_ctl)
-			break;
-		h->n.tx_bytes += len;
-		/* Echoing is this peer's way of reading. */
-		c->cr.rx_bytes -= len;
-		c->cr.fwd_cnt += len;
-		o.fwd_cnt = c->cr.fwd_cnt;
-		c->cr.last_fwd_cnt = c->cr.fwd_cnt;
-		break;
-	case VSOCK_OP_SHUTDOWN:
-		o.flags = c->shutdown_pending;
-		c->local_shutdown |= c->shutdown_pending;
-		c->shutdown_pending = 0;
-		c->tx_pending &= ~CONN_TX_SHUTDOWN;
-		break;
-	default:
-		break;
-	}
-	vb_pkt_put_hdr(ch, &o);
-	ops->put(ops->ctx, ch, sizeof(o) + len);
-	h->n.tx_pkts++;
-	if (op == VSOCK_OP_RST) {
-		h->n.rst_sent++;
-		conn_free(h, c, c->state == CONN_CLOSING ? "closed" : "rst_sent");
-		return 2;
-	} else if (op == VSOCK_OP_RW) {
-		conn_check_eof(h, c);
-	}
-	return 1;
-}
-
-unsigned int host_output(struct host *h, const struct host_tx_ops *ops)
-{
-	unsigned int sent = 0;
-	struct conn *c;
-
-	while (h->orphan_len) {
-		const struct vb_chain *ch = ops->get(ops->ctx);
-
-		if (!ch)
-			return sent;
-		if (vb_pkt_put_hdr(ch, &h->orphan[h->orphan_head]) == 0) {
-			ops->put(ops->ctx, ch, 0);
-			continue;
-		}
-		ops->put(ops->ctx, ch, sizeof(struct vsock_hdr));
-		h->orphan_head = (h->orphan_head + 1) % HOST_ORPHAN_RST;
-		h->orphan_len--;
-		h->n.tx_pkts++;
-		h->n.rst_sent++;
-		sent++;
-	}
-	while ((c = TAILQ_FIRST(&h->dirty))) {
-		int r;
-
-		/* Off the list while it sends; marking it again puts it back. */
-		TAILQ_REMOVE(&h->dirty, c, dirty);
-		c->on_dirty = false;
-		do {
-			r = conn_output_one(h, c, ops);
-			if (r > 0)
-				sent++;
-		} while (r == 1);
-		if (r < 0) {
-			/* Out of driver buffers: keep the connection first in line. */
-			if (c->on_dirty)
-				TAILQ_REMOVE(&h->dirty, c, dirty);
-			TAILQ_INSERT_HEAD(&h->dirty, c, dirty);
-			c->on_dirty = true;
-			break;
-		}
-	}
-	return sent;
 }
 
 void host_tick(struct host *h, uint64_t now_ms)

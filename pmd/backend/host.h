@@ -162,10 +162,15 @@ void host_stats_fields(const struct host *h, FILE *f);
 /* 0 clean, 3 credit violations, 4 payload verify errors. */
 int host_exit_code(const struct host *h);
 
-/* Helpers host_ctl.c shares with host.c. */
+/* Helpers host.c shares with host_tx.c and host_ctl.c. */
 void host_conn_mark(struct host *h, struct conn *c, uint32_t what);
 void host_conn_consume(struct host *h, struct conn *c, uint64_t n);
 void host_conn_close(struct host *h, struct conn *c);
 int host_conn_set_buf_alloc(struct host *h, struct conn *c, uint32_t buf_alloc);
+void host_conn_free(struct host *h, struct conn *c, const char *how);
+/* The peer will send nothing more and nothing is unread: EOF, so close (or RST). */
+void host_conn_check_eof(struct host *h, struct conn *c);
+/* host_ctl.c: a control connection's payload, command lines. */
+void host_ctl_rx(struct host *h, struct conn *c, const struct vb_chain *ch, uint32_t len);
 
 #endif

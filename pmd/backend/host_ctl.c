@@ -3,7 +3,8 @@
  * The scripted peer: one text line in, one line out. Commands act on every
  * open connection, or on those whose host-side port is P with a trailing
  * "port P"; mode switches (refuse, stop-reading, buf-alloc) also hold for
- * connections made later.
+ * connections made later. The same lines may come from the guest itself on
+ * the --ctl-port connection (host_ctl_rx), replies going back on it.
  */
 #include "host.h"
 
@@ -174,6 +175,88 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 			 "resume, shutdown rcv|send|both, rst, close, credit-update, buf-alloc N, "
 			 "stats, exit; optional trailing 'port P')", argv[0]);
 	}
+}
+
+/* Queues bytes for the driver on a control connection; a reply that does not fit is replaced. */
+static void ctl_out(struct host *h, struct conn *c, const char *s, size_t n)
+{
+	static const char too_big[] = "err reply does not fit the connection's buffer\n";
+
+	if (c->echo_len + n > c->echo_cap) {
+		s = too_big;
+		n = sizeof(too_big) - 1;
+		if (c->echo_len + n > c->echo_cap)
+			return;
+	}
+	for (size_t k = 0; k < n; k++)
+		c->echo_buf[(c->echo_head + c->echo_len + k) % c->echo_cap] = (uint8_t)s[k];
+	c->echo_len += (uint32_t)n;
+	host_conn_mark(h, c, 0);
+}
+
+static void ctl_run(struct host *h, struct conn *c)
+{
+	char *out = NULL, reply[512];
+	size_t len = 0;
+	FILE *f;
+
+	c->line[c->line_len] = '\0';
+	if (c->line_len && c->line[c->line_len - 1] == '\r')
+		c->line[c->line_len - 1] = '\0';
+	if (c->line_len == sizeof(c->line) - 1) {
+		ctl_out(h, c, "err line too long\n", 18);
+		return;
+	}
+	f = open_memstream(&out, &len);
+	if (!f)
+		return;
+	if (h->ctl_fn) {
+		h->ctl_fn(h->ctl_arg, c->line, f);
+	} else if (!strcmp(c->line, "stats")) {
+		fputc('{', f);
+		host_stats_fields(h, f);
+		fputc('}', f);
+	} else {
+		host_ctl(h, c->line, reply, sizeof(reply));
+		fputs(reply, f);
+	}
+	fputc('\n', f);
+	fclose(f);
+	ctl_out(h, c, out, len);
+	free(out);
+}
+
+/* A control connection: its payload is command lines, read at once. */
+void host_ctl_rx(struct host *h, struct conn *c, const struct vb_chain *ch, uint32_t len)
+{
+	uint32_t off = sizeof(struct vsock_hdr), total = len;
+
+	for (uint16_t i = 0; i < ch->nseg && len; i++) {
+		const struct vb_seg *s = &ch->seg[i];
+		uint32_t n;
+
+		if (off >= s->len) {
+			off -= s->len;
+			continue;
+		}
+		n = s->len - off < len ? s->len - off : len;
+		for (uint32_t k = 0; k < n; k++) {
+			char ch_ = (char)s->base[off + k];
+
+			if (ch_ == '\n') {
+				ctl_run(h, c);
+				c->line_len = 0;
+			} else if (c->line_len < sizeof(c->line) - 1) {
+				c->line[c->line_len++] = ch_;
+			}
+		}
+		off = 0;
+		len -= n;
+	}
+	c->rx_cnt += total;
+	c->cr.rx_bytes += total;
+	c->rx_total += total;
+	host_conn_consume(h, c, total);
 }
 
 static const char *state_name(const struct conn *c)
