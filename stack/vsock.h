@@ -126,6 +126,7 @@ struct vsock_virtio_stats {
 	uint64_t tx_pkts, tx_bursts, tx_backlog;    /* backlog: packets waiting for ring room */
 	uint64_t tx_no_buffers;                     /* sends that waited for mbufs (credit was there) */
 	uint64_t rx_pkts, rx_dropped_nosock, rx_dropped_overflow, rx_rst_sent;
+	uint64_t rx_proto_errors;                   /* ops the state does not allow, refused */
 	uint64_t credit_updates_sent, credit_requests_answered, transport_resets;
 };
 void vsock_virtio_get_stats(struct vsock_virtio_stats *st);

@@ -652,7 +652,8 @@ static void vv_recv_connecting(struct vsock_sock *vsk, const struct vsock_hdr *h
 		skerr = ECONNRESET;
 		break;
 	default:
-		skerr = EPROTO;
+		skerr = EPROTO;         /* the peer broke the handshake */
+		vv.st.rx_proto_errors++;
 		break;
 	}
 	vv_reset(vsk, h);
@@ -695,6 +696,7 @@ static void vv_recv_connected(struct vsock_sock *vsk, const struct rte_mbuf *m, 
 		vv_do_close(vsk);
 		break;
 	default:
+		vv.st.rx_proto_errors++;
 		break;          /* REQUEST/RESPONSE on a connected socket: dropped */
 	}
 }

@@ -37,6 +37,7 @@ static char buf[1 << 21];
 static void on_sigpipe(int s) { (void)s; sigpipes++; }
 
 /* One command line to the scripted peer, one line back. */
+static const char *ctl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static const char *ctl(const char *fmt, ...)
 {
 	static char reply[65536];
