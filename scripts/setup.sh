@@ -65,7 +65,21 @@ clean_stale() {
 			rm -rf "$d" /dev/hugepages/"${d##*/}"map_* 2>/dev/null || true
 		fi
 	done
+	# Hugepage files whose process is gone (their runtime dir may already be removed).
+	for d in /dev/hugepages/sp-*map_*; do
+		[ -e "$d" ] || continue
+		pid=${d##*/}; pid=${pid%%map_*}; pid=${pid##*-}
+		if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
+			rm -f "$d" 2>/dev/null || true
+		fi
+	done
 }
+
+# "setup.sh clean" only removes leftovers (used by the tests); sourcing the script does everything.
+if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "${1:-}" = clean ]; then
+	clean_stale
+	exit 0
+fi
 
 install_packages
 if [ "$(id -u)" -eq 0 ]; then
