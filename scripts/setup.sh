@@ -56,12 +56,12 @@ reserve_hugepages() {
 
 # DPDK runtime dirs and hugepage files of sendpath processes that no longer run (see env/sp_env.c).
 clean_stale() {
-	local d pid n=0
+	local d pid gone=()
 	for d in /var/run/dpdk/sp-*; do
 		[ -d "$d" ] || continue
 		pid=${d##*-}
 		if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
-			n=$((n + 1))
+			gone+=("${d##*/}")
 			rm -rf "$d" /dev/hugepages/"${d##*/}"map_* 2>/dev/null || true
 		fi
 	done
@@ -73,7 +73,7 @@ clean_stale() {
 			rm -f "$d" 2>/dev/null || true
 		fi
 	done
-	[ "$n" -eq 0 ] || say "removed $n stale DPDK runtime dirs of sendpath processes that are gone"
+	[ ${#gone[@]} -eq 0 ] || say "removed stale DPDK prefixes of processes that are gone: ${gone[*]}"
 }
 
 # "setup.sh clean" only removes leftovers (used by the tests); sourcing the script does everything.
