@@ -141,7 +141,7 @@ static void start_dev(const char *mode, const char *extra, const char *devargs)
 	}
 	/* the control socket appears once the device is being served */
 	snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", ctl_path);
-	for (i = 0; i < 500; i++) {
+	for (i = 0; i < 2000; i++) {       /* 20 s: EAL start is slow on a loaded machine */
 		ctl_fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (connect(ctl_fd, (struct sockaddr *)&ua, sizeof(ua)) == 0)
 			break;
