@@ -151,9 +151,13 @@ int main(int argc, char **argv)
 	if (sp_env_init(&cfg))
 		return 1;
 
-	/* as --vdev=virtio_vsock_pci0,pci=ADDR,queue_size=N would */
+	/* made by EAL when given --vdev=virtio_vsock_pci0,pci=ADDR,queue_size=N; else here, alike */
 	snprintf(args, sizeof(args), "pci=%s,queue_size=%u", pci, qsize);
-	dev = sp_vsock_dev_create(DEV_NAME, args);
+	dev = sp_vsock_dev_get(DEV_NAME);
+	if (dev)
+		printf("vm-send: %s came from --vdev\n", DEV_NAME);
+	else
+		dev = sp_vsock_dev_create(DEV_NAME, args);
 	if (!dev) {
 		printf("vm-send: FAIL the vsock device did not start on %s\n", pci);
 		return 1;
