@@ -33,7 +33,7 @@ struct sp_wmem {                /* a socket's charge: bytes of its packets not y
 
 struct sp_netif_stats {	/* tx_bursts: rte_eth_tx_burst calls that moved packets */
 	uint64_t tx_pkts, tx_bytes, tx_bursts, tx_backlogged, tx_drop_backlog_full;
-	uint64_t rx_pkts, rx_arp, rx_other, arp_req_sent, arp_reply_sent;
+	uint64_t rx_pkts, rx_arp, rx_icmp, rx_bad, rx_other, arp_req_sent, arp_reply_sent;
 	uint64_t neigh_drop, neigh_failed, frag_datagrams, frag_pkts, no_mbuf;
 };
 
@@ -104,6 +104,12 @@ int sp_ip_udp_build(struct sp_netif *nif, const struct sp_udp_dgram *d,
 		    struct rte_mbuf **pkts, unsigned int max);
 /* Most packets one datagram becomes on this interface. */
 unsigned int sp_ip_max_frags(const struct sp_netif *nif);
+
+/* --- receive (ip_in.c), only what the send path must hear --- */
+/* An IPv4 frame (Ethernet header at the data start) for this interface. */
+void sp_ip_rcv(struct sp_netif *nif, struct rte_mbuf *m);
+/* An ICMP error about a UDP datagram we sent (udp.c, ≈ __udp4_lib_err); addresses and ports network order. */
+void sp_udp_err(uint32_t saddr, uint16_t sport, uint32_t daddr, uint16_t dport, int type, int code);
 
 /* --- neighbours (neigh.c) --- */
 int sp_neigh_add(uint32_t ip, const struct rte_ether_addr *mac);       /* static entry */

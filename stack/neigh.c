@@ -323,8 +323,11 @@ int sp_neigh_progress(struct sp_netif *nif)
 			    eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP)) {
 				nif->st.rx_arp++;
 				arp_rcv(nif, rx[i]);
+			} else if (rx[i]->data_len >= sizeof(*eh) &&
+				   eh->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+				sp_ip_rcv(nif, rx[i]);  /* ICMP errors for our sockets */
 			} else {
-				nif->st.rx_other++;     /* no UDP receive path: counted, dropped */
+				nif->st.rx_other++;
 			}
 			rte_pktmbuf_free(rx[i]);
 		}

@@ -605,6 +605,80 @@ static unsigned int udp_sendmmsg(struct sp_sock *sk, struct sp_msg *m, unsigned 
 	return i;
 }
 
+/* --- ICMP errors (≈ __udp4_lib_err) --- */
+
+/* icmp_err_convert[]: destination unreachable codes, their errno and whether they are fatal. */
+static const struct { int err; bool fatal; } unreach[16] = {
+	{ ENETUNREACH, false }, { EHOSTUNREACH, false }, { ENOPROTOOPT, true }, { ECONNREFUSED, true },
+	{ EMSGSIZE, false }, { EOPNOTSUPP, false }, { ENETUNREACH, true }, { EHOSTDOWN, true },
+	{ ENONET, true }, { ENETUNREACH, true }, { EHOSTUNREACH, true }, { ENETUNREACH, false },
+	{ EHOSTUNREACH, false }, { EHOSTUNREACH, true }, { EHOSTUNREACH, true }, { EHOSTUNREACH, true },
+};
+
+/* The socket the datagram came from: its port, and a connected one only to its peer. */
+static struct udp_sock *udp_err_lookup(uint32_t saddr, uint16_t sport, uint32_t daddr, uint16_t dport)
+{
+	struct udp_sock *us, *best = NULL;
+	int best_score = -1;
+
+	for (us = udp_socks; us; us = us->next) {
+		int score = 0;
+
+		if (us->sport != sport || (us->rcv_saddr && us->rcv_saddr != saddr))
+			continue;
+		if (us->connected) {
+			if (us->daddr != daddr || us->dport != dport)
+				continue;
+			score += 4;
+		}
+		score += us->rcv_saddr ? 2 : 0;
+		if (score > best_score) {
+			best = us;
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+void sp_udp_err(uint32_t saddr, uint16_t sport, uint32_t daddr, uint16_t dport, int type, int code)
+{
+	struct udp_sock *us = udp_err_lookup(saddr, sport, daddr, dport);
+	bool harderr = false;
+	int err;
+
+	if (!us)
+		return;
+	switch (type) {
+	case 3:         /* destination unreachable */
+		if (code == 4) {
+			/* fragmentation needed: the kernel also lowers the path MTU; our MTU is fixed */
+			if (us->pmtudisc == IP_PMTUDISC_DONT)
+				return;
+			err = EMSGSIZE;
+			harderr = true;
+		} else if (code < 16) {
+			err = unreach[code].err;
+			harderr = unreach[code].fatal;
+		} else {
+			err = EHOSTUNREACH;
+		}
+		break;
+	case 11:        /* time exceeded */
+		err = EHOSTUNREACH;
+		break;
+	case 12:        /* parameter problem */
+		err = EPROTO;
+		harderr = true;
+		break;
+	default:
+		return;
+	}
+	/* without IP_RECVERR only hard errors, and only on a connected socket, are reported */
+	if (!harderr || !us->connected)
+		return;
+	us->sk->err = err;
+}
+
 /* --- options --- */
 
 static int udp_setsockopt(struct sp_sock *sk, int level, int name, const void *optval, socklen_t optlen)

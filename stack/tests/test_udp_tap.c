@@ -317,6 +317,29 @@ static void kernel_checks(void)
 	cr_expect_eq(got, nwant, "received %u of %u datagrams", got, nwant);
 }
 
+/* A connected socket hears the kernel's ICMP port unreachable: the next send is ECONNREFUSED, once. */
+static void icmp_refused(void)
+{
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(K_PORT + 1) };
+	int s = sp_socket(AF_INET, SOCK_DGRAM, 0), e = -1;
+	socklen_t el = sizeof(e);
+	uint64_t icmp0 = sp_nif->st.rx_icmp;
+
+	inet_pton(AF_INET, K_IP, &dst.sin_addr);
+	cr_assert_eq(sp_connect(s, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	cr_assert_eq(sp_send(s, "nobody", 6, 0), 6);
+	for (uint64_t end = sp_now_ns() + 2000000000ull; sp_nif->st.rx_icmp == icmp0 && sp_now_ns() < end;)
+		sp_poll();
+	cr_expect_eq(sp_nif->st.rx_icmp, icmp0 + 1, "the kernel's ICMP came back");
+	errno = 0;
+	cr_expect_eq(sp_send(s, "again", 5, 0), -1);
+	cr_expect_eq(errno, ECONNREFUSED);
+	cr_expect_eq(sp_send(s, "again", 5, 0), 5, "the error is reported once");
+	cr_expect_eq(sp_getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &el), 0);
+	cr_expect_eq(e, 0);
+	sp_close(s);
+}
+
 static struct sp_init_cfg udp_cfg(uint16_t port)
 {
 	struct sp_init_cfg cfg = { .udp_port = port, .cpu = -1 };
@@ -362,6 +385,7 @@ Test(udp_tap, kernel_receives_everything, .timeout = 60)
 	kernel_receiver();
 	send_traffic(2000);
 	kernel_checks();
+	icmp_refused();
 	cr_expect_eq(sp_nif->st.arp_req_sent, 1, "one ARP request");
 	cr_expect_gt(sp_nif->st.frag_datagrams, 0);
 	fprintf(stderr, "udp_tap: %u datagrams to the kernel, %" PRIu64 " frames (%" PRIu64
