@@ -429,9 +429,10 @@ static int vsock_connect(struct sp_sock *sk, const struct sockaddr *addr, sockle
 		}
 	}
 	if (sk->err) {
+		/* Reported by connect() and taken: SO_ERROR says 0 afterwards (6.1 and 6.12 alike). */
 		vsk->sk_state = VSOCK_TCP_CLOSE;
 		sk->state = SS_UNCONNECTED;
-		return -sk->err;
+		return sp_sock_error(sk);
 	}
 	return 0;
 }
