@@ -79,10 +79,16 @@ int bench_write_csv(const char *path, const struct bench_row *rows, unsigned int
 
 static void json_str(FILE *f, const char *key, const char *v, const char *sep)
 {
-	char buf[256];
-
-	clean(buf, sizeof(buf), v ? v : "");
-	fprintf(f, "\"%s\": \"%s\"%s", key, buf, sep);
+	fprintf(f, "\"%s\": \"", key);
+	for (; v && *v; v++) {
+		if (*v == '"' || *v == '\\')
+			fprintf(f, "\\%c", *v);
+		else if ((unsigned char)*v < ' ')
+			fprintf(f, "\\u%04x", (unsigned char)*v);
+		else
+			fputc(*v, f);
+	}
+	fprintf(f, "\"%s", sep);
 }
 
 static void json_row(FILE *f, const struct bench_row *r)
