@@ -63,6 +63,7 @@ refuse) progs=("$build/pmd/tests/vm/sp-vp-probe" "$build/pmd/tests/vm/sp-vm-send
 esac
 [ -n "${SP_VM_RUN:-}" ] && run=$SP_VM_RUN     # debugging: another guest command ...
 progs+=(${SP_VM_PROGS:-})                     # ... and more programs in the guest
+[ -n "${SP_VM_BIND:-}" ] && bind_override=$SP_VM_BIND   # ... devices for vfio-pci ...
 [ -n "${SP_VM_LOG:-}" ] && run="export SP_LOG_LEVEL='$SP_VM_LOG'; $run"   # EAL log level in the guest
 bind=1af4:1053
 extra=()
@@ -80,6 +81,9 @@ elif [ "$mode" = refuse ]; then
 		-device virtio-rng-pci,bus=br1,addr=2,disable-legacy=on
 		-device virtio-net-pci,addr=4,disable-modern=on,romfile=)
 fi
+
+extra+=(${SP_VM_QEMU:-})                     # ... and more QEMU arguments
+[ -n "${bind_override:-}" ] && bind=$bind_override
 
 t0=$(date +%s.%N)
 "$here/build-image.sh" "$work/img" "${progs[@]}" >/dev/null 2>"$work/image.log" ||
