@@ -22,6 +22,7 @@
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
+#include <rte_icmp.h>
 
 #include "ip.h"
 #include "sock.h"
@@ -645,4 +646,107 @@ Test(udp, sendmmsg_matches_kernel)
 	for (int i = 0; i < 4; i++)
 		cr_expect_eq(kv[i].msg_len, sv[i].msg_len);
 	close(k);
+}
+
+/* --- what comes back: ICMP errors, and garbage --- */
+
+/* Puts a frame on the ring as if a peer had sent it: Ethernet + IPv4(ICMP) + ICMP + quoted IPv4/UDP. */
+static void inject_icmp(uint8_t type, uint8_t code, uint16_t sport, uint16_t dport, bool bad_csum, size_t cut)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(sp_nif->pool);
+	struct rte_ether_hdr *eh;
+	struct rte_ipv4_hdr *ip, *in;
+	struct rte_icmp_hdr *ic;
+	struct rte_udp_hdr *uh;
+	size_t len = sizeof(*eh) + 20 + 8 + 20 + 8;
+
+	cr_assert_not_null(m);
+	eh = (struct rte_ether_hdr *)rte_pktmbuf_append(m, (uint16_t)len);
+	memset(eh, 0, len);
+	rte_ether_addr_copy(&sp_nif->mac, &eh->dst_addr);
+	rte_ether_addr_copy(&peer_mac, &eh->src_addr);
+	eh->ether_type = htons(RTE_ETHER_TYPE_IPV4);
+	ip = (struct rte_ipv4_hdr *)(eh + 1);
+	ip->version_ihl = 0x45;
+	ip->total_length = htons(20 + 8 + 28);
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_ICMP;
+	ip->src_addr = inet_addr(PEER_IP);
+	ip->dst_addr = inet_addr(SP_IP);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	ic = (struct rte_icmp_hdr *)(ip + 1);
+	ic->icmp_type = type;
+	ic->icmp_code = code;
+	in = (struct rte_ipv4_hdr *)(ic + 1);
+	in->version_ihl = 0x45;
+	in->total_length = htons(28 + 10);
+	in->next_proto_id = IPPROTO_UDP;
+	in->src_addr = inet_addr(SP_IP);
+	in->dst_addr = inet_addr(PEER_IP);
+	uh = (struct rte_udp_hdr *)(in + 1);
+	uh->src_port = sport;
+	uh->dst_port = dport;
+	ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, 8 + 28);
+	if (bad_csum)
+		ic->icmp_cksum ^= 0x0101;
+	if (cut) {
+		rte_pktmbuf_trim(m, (uint16_t)cut);
+		ip->total_length = htons((uint16_t)(56 - cut));
+		ip->hdr_checksum = 0;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		ic->icmp_cksum = 0;
+		ic->icmp_cksum = (uint16_t)~rte_raw_cksum(ic, 8 + 28 - cut);
+	}
+	cr_assert_eq(rte_eth_tx_burst(sp_nif->port_id, 0, &m, 1), 1);
+}
+
+static int so_error(int fd)
+{
+	int e = -1;
+	socklen_t l = sizeof(e);
+
+	cr_assert_eq(sp_getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l), 0);
+	return e;
+}
+
+Test(udp, icmp_errors_reach_the_connected_sender_and_garbage_is_counted)
+{
+	int c = sp_udp(), u = sp_udp();
+	struct sockaddr_in d = sp_dst(4300), a;
+	socklen_t al = sizeof(a);
+	uint16_t cport, uport;
+
+	cr_assert_eq(sp_connect(c, (void *)&d, sizeof(d)), 0);
+	cr_assert_eq(sp_sendto(u, "u", 1, 0, (void *)&d, sizeof(d)), 1);
+	sp_getsockname(c, (void *)&a, &al);
+	cport = a.sin_port;
+	al = sizeof(a);
+	sp_getsockname(u, (void *)&a, &al);
+	uport = a.sin_port;
+	sp_poll();                              /* our own datagram comes back first: ignored */
+
+	inject_icmp(3, 3, cport, d.sin_port, true, 0);          /* bad ICMP checksum */
+	inject_icmp(3, 3, cport, d.sin_port, false, 20);        /* truncated quote */
+	inject_icmp(3, 3, cport, htons(1), false, 0);            /* another peer port */
+	inject_icmp(3, 1, cport, d.sin_port, false, 0);          /* host unreachable: soft */
+	inject_icmp(3, 3, uport, d.sin_port, false, 0);          /* unconnected socket */
+	for (int i = 0; i < 10; i++)
+		sp_poll();
+	cr_expect_eq(so_error(c), 0, "refused input sets no error");
+	cr_expect_eq(so_error(u), 0);
+	cr_expect_eq(sp_nif->st.rx_bad, 2, "bad checksum and truncated quote are counted");
+	cr_expect_eq(sp_nif->st.rx_icmp, 4);
+
+	inject_icmp(3, 3, cport, d.sin_port, false, 0);
+	for (int i = 0; i < 10; i++)
+		sp_poll();
+	errno = 0;
+	cr_expect_eq(sp_send(c, "x", 1, 0), -1);
+	cr_expect_eq(errno, ECONNREFUSED);
+	cr_expect_eq(sp_send(c, "x", 1, 0), 1);
+	inject_icmp(3, 4, cport, d.sin_port, false, 0);         /* fragmentation needed */
+	for (int i = 0; i < 10; i++)
+		sp_poll();
+	cr_expect_eq(so_error(c), EMSGSIZE);
+	cr_expect_eq(so_error(c), 0);
 }
