@@ -16,6 +16,11 @@
 # Guest: q35 with an emulated Intel IOMMU (so vfio-pci has a real IOMMU group), Debian's
 # 6.1 kernel, no KVM. Guest output comes back over the serial console. Exit 0 pass, 1 fail,
 # 77 skipped (no QEMU, no backend, no kernel package reachable).
+#
+# Environment: SP_VM_TIMEOUT (s, default 240), SP_VM_BACKEND (backend program); for
+# debugging: SP_VM_RUN (another guest command), SP_VM_PROGS (more programs in the image),
+# SP_VM_BIND (vendor:device list for vfio-pci), SP_VM_QEMU (more QEMU arguments),
+# SP_VM_LOG (SP_LOG_LEVEL in the guest, e.g. '*:debug').
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: run-guest.sh BUILD_DIR probe|send|udp|refuse [BYTES|COUNT]}" && pwd)
