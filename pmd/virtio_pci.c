@@ -446,7 +446,7 @@ struct virtio_transport *virtio_pci_transport_open(const char *pci_addr, uint16_
 	snprintf(vp->t.name, sizeof(vp->t.name), "virtio-pci %s", vp->vfio.addr);
 	if (vp_find_caps(vp, err, sizeof(err)))
 		goto refuse;
-	/* Nothing written to the device yet: everything below can still refuse it untouched. */
+	/* Only the feature-select register touched so far: refusing here leaves the device as it was. */
 	vp->device_features = vp_device_features(vp);
 	if (!(vp->device_features & (1ull << VIRTIO_F_VERSION_1_BIT))) {
 		snprintf(err, sizeof(err), "%s: device does not offer VIRTIO_F_VERSION_1 (features "
