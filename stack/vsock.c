@@ -31,6 +31,7 @@
 static const struct vsock_transport *transport_g2h;
 static struct vsock_sock *vsock_hash[VSOCK_HASH_SIZE];
 static unsigned int vsock_timers;       /* sockets with a connect or close timer */
+static unsigned int vsock_live;         /* allocated, open or closing */
 static const struct sp_proto_ops vsock_stream_ops;
 
 /* --- tables (the kernel's bound and connected tables, keyed by local port) --- */
@@ -129,6 +130,12 @@ static void vsock_sock_free(struct vsock_sock *vsk)
 	if (vsk->transport && vsk->transport->destruct)
 		vsk->transport->destruct(vsk);
 	free(vsk);
+	vsock_live--;
+}
+
+unsigned int vsock_live_socks(void)
+{
+	return vsock_live;
 }
 
 /* Leaves the tables but stays hashed (timers walk the hash) until freed. */
@@ -246,6 +253,7 @@ static int vsock_create(struct sp_sock *sk, int protocol)
 	vsk = calloc(1, sizeof(*vsk));
 	if (!vsk)
 		return -ENOMEM;
+	vsock_live++;
 	vsk->sk = sk;
 	vsk->sk_state = VSOCK_TCP_CLOSE;
 	vsock_addr_init(&vsk->local_addr, VMADDR_CID_ANY, VMADDR_PORT_ANY);

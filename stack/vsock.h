@@ -110,6 +110,9 @@ void vsock_for_each_connected_socket(const struct vsock_transport *t,
 /* Arms (or disarms) close_work: the RST a lingering close sends if the peer never does. */
 void vsock_close_timer(struct vsock_sock *vsk, bool arm);
 
+/* vsock sockets that exist: open ones and closed ones still finishing their close. */
+unsigned int vsock_live_socks(void);
+
 /* sk_err: the pending error, also the socket layer's SO_ERROR. */
 void vsock_set_err(struct vsock_sock *vsk, int err);
 int vsock_get_err(const struct vsock_sock *vsk);

@@ -651,3 +651,20 @@ Test(vsock, peer_shutdown_send_is_eof_not_epipe, .init = setup, .fini = teardown
 	cr_assert_eq(sigpipes, 0);
 	cr_assert_eq(wait_stat("rx_bytes", 10), 10);
 }
+
+/* Connections come and go: every close completes (SHUTDOWN, the host's RST), nothing lingers. */
+Test(vsock, many_connections_close_cleanly, .init = setup, .fini = teardown)
+{
+	int i, fd;
+
+	for (i = 0; i < 1500; i++) {
+		fd = vsock_connected(0);
+		cr_assert_eq(sp_send(fd, buf, 100, 0), 100);
+		cr_assert_eq(sp_close(fd), 0);
+	}
+	cr_assert_eq(wait_stat("conns_closed", 1500), 1500);
+	spin(50);
+	cr_assert_eq(vsock_live_socks(), 0, "%u sockets still closing", vsock_live_socks());
+	cr_assert_eq(peer_stat("rx_bytes"), 150000);
+	cr_assert_eq(peer_stat("rst_received"), 0, "no close needed our RST");
+}
