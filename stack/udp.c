@@ -49,7 +49,8 @@ struct udp_sock {
 	bool pending;
 	struct sp_route cork_rt;
 	uint16_t cork_dport;
-	uint8_t cork_ttl, cork_tos;
+	uint8_t cork_ttl;               /* 0: the socket's at push time (cork->ttl) */
+	int cork_tos;                   /* -1: the socket's at push time (cork->tos) */
 	bool cork_connected;
 	char *cork_buf;
 	size_t cork_len;                /* payload bytes so far */
@@ -552,7 +553,7 @@ static ssize_t udp_send_one(struct udp_sock *us, struct sp_msg *m)
 	us->cork_rt = rt;
 	us->cork_dport = dport;
 	us->cork_ttl = (uint8_t)(ipc.ttl < 0 ? 0 : ipc.ttl);
-	us->cork_tos = (uint8_t)(ipc.tos < 0 ? us->tos : ipc.tos);
+	us->cork_tos = ipc.tos;
 	us->cork_connected = connected;
 	us->cork_len = 0;
 append:
@@ -561,10 +562,14 @@ append:
 		udp_flush_pending(us);
 		return -EMSGSIZE;
 	}
-	err = udp_wait_wmem(us, m->flags);
-	if (err) {
-		udp_flush_pending(us);
-		return err;
+	/* the kernel allocates (and may wait or fail) for the first piece; later
+	 * pieces go into the corked skb's room */
+	if (!us->cork_len) {
+		err = udp_wait_wmem(us, m->flags);
+		if (err) {
+			udp_flush_pending(us);
+			return err;
+		}
 	}
 	sp_iter_init(&it, m);
 	if (!corkreq)
