@@ -32,6 +32,7 @@ static const struct vsock_transport *transport_g2h;
 static struct vsock_sock *vsock_hash[VSOCK_HASH_SIZE];
 static unsigned int vsock_timers;       /* sockets with a connect or close timer */
 static unsigned int vsock_live;         /* allocated, open or closing */
+uint64_t vsock_close_timeout_ns = VSOCK_CLOSE_TIMEOUT_NS;
 static const struct sp_proto_ops vsock_stream_ops;
 
 /* --- tables (the kernel's bound and connected tables, keyed by local port) --- */
@@ -731,7 +732,7 @@ static void vsock_release(struct sp_sock *sk)
 
 void vsock_close_timer(struct vsock_sock *vsk, bool arm)
 {
-	vsock_timer_set(&vsk->close_deadline_ns, arm ? sp_now_ns() + VSOCK_CLOSE_TIMEOUT_NS : 0);
+	vsock_timer_set(&vsk->close_deadline_ns, arm ? sp_now_ns() + vsock_close_timeout_ns : 0);
 }
 
 /* --- options (≈ vsock_connectible_setsockopt/getsockopt) --- */

@@ -107,6 +107,8 @@ void vsock_remove_sock(struct vsock_sock *vsk);
 void vsock_for_each_connected_socket(const struct vsock_transport *t,
 				     void (*fn)(struct vsock_sock *vsk));
 
+/* close_work's delay; VSOCK_CLOSE_TIMEOUT_NS unless a test shortens it. */
+extern uint64_t vsock_close_timeout_ns;
 /* Arms (or disarms) close_work: the RST a lingering close sends if the peer never does. */
 void vsock_close_timer(struct vsock_sock *vsk, bool arm);
 

@@ -30,7 +30,8 @@ static struct {
 	uint32_t peer_buf_alloc;
 	uint32_t read_per_poll;         /* bytes the peer consumes (and credits) per progress() */
 	enum { PEER_ACCEPT, PEER_RST, PEER_SILENT } on_connect;
-	unsigned int flushes, pending_pkts, pkts, shutdowns;
+	unsigned int flushes, pending_pkts, pkts, shutdowns, close_timeouts;
+	bool linger;                    /* release() waits for the peer (SHUTDOWN sent, no RST yet) */
 	uint64_t bytes;
 	struct fake_sock *socks[8];
 	unsigned char sink[1 << 20];
@@ -62,8 +63,19 @@ static void f_destruct(struct vsock_sock *vsk)
 	free(vsk->trans);
 }
 
-static bool f_release(struct vsock_sock *vsk) { return true; }
-static void f_close_timeout(struct vsock_sock *vsk) { vsock_remove_sock(vsk); }
+static bool f_release(struct vsock_sock *vsk)
+{
+	if (!F.linger)
+		return true;
+	vsock_close_timer(vsk, true);
+	return false;
+}
+
+static void f_close_timeout(struct vsock_sock *vsk)
+{
+	F.close_timeouts++;
+	vsock_remove_sock(vsk);
+}
 
 static int f_connect(struct vsock_sock *vsk)
 {
@@ -516,4 +528,34 @@ Test(vsock_unit, connect_shutdown_recv_argument_checks)
 	cr_assert_eq(sp_send(fd, buf, 10, 0), 10);
 	cr_assert_eq(sp_recv(fd, buf, 10, 0), 0);
 	cr_assert_eq(F.shutdowns, 1);
+}
+
+Test(vsock_unit, lingering_close_ends_at_close_timeout)
+{
+	int fd = connected_socket();
+	uint64_t t0;
+
+	F.linger = true;
+	vsock_close_timeout_ns = 100000000ull;
+	cr_assert_eq(vsock_live_socks(), 1);
+	t0 = sp_now_ns();
+	cr_assert_eq(sp_close(fd), 0);
+	cr_assert_eq(vsock_live_socks(), 1, "closing, its descriptor gone");
+	cr_assert_eq(sp_send(fd, buf, 1, 0), -1);
+	cr_assert_eq(errno, EBADF);
+	while (vsock_live_socks() && sp_now_ns() - t0 < 2000000000ull)
+		sp_poll();
+	cr_assert_eq(vsock_live_socks(), 0);
+	cr_assert_eq(F.close_timeouts, 1);
+	cr_assert_geq(sp_now_ns() - t0, 100000000ull);
+}
+
+Test(vsock_unit, nothing_left_after_close)
+{
+	int a = connected_socket(), b = sp_socket(AF_VSOCK, SOCK_STREAM, 0);
+
+	cr_assert_eq(vsock_live_socks(), 2);
+	cr_assert_eq(sp_close(a), 0);
+	cr_assert_eq(sp_close(b), 0);
+	cr_assert_eq(vsock_live_socks(), 0);
 }
