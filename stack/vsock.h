@@ -121,6 +121,15 @@ int vsock_get_err(const struct vsock_sock *vsk);
 /* The socket's connect state (sock->state) when it is still open. */
 void vsock_set_ss(struct vsock_sock *vsk, socket_state ss);
 
+/* Hands every queued packet of the transport to its device (one burst). */
+void vsock_flush(void);
+
+/* vsock_sockopt.c: the proto_ops behind setsockopt, getsockopt, ioctl and readiness. */
+int vsock_setsockopt(struct sp_sock *sk, int level, int name, const void *val, socklen_t len);
+int vsock_getsockopt(struct sp_sock *sk, int level, int name, void *val, socklen_t *lenp);
+int vsock_ioctl(struct sp_sock *sk, unsigned long req, void *arg);
+unsigned int vsock_poll(struct sp_sock *sk);
+
 /* virtio transport: makes the device named dev_name the transport. 0 or -errno. */
 int vsock_virtio_init(const char *dev_name);
 void vsock_virtio_fini(void);
