@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>  /* SIOCOUTQ */
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -52,6 +54,30 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * What a careful application does before it closes: wait (polling) until the
+ * device has used every byte sent (SIOCOUTQ 0), so tearing the device down
+ * afterwards loses nothing. Returns the bytes still unsent after limit_s.
+ */
+static int drain(int fd, double limit_s)
+{
+	double t = now_s();
+	int outq = 0;
+
+	while (sp_ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0 && now_s() - t < limit_s)
+		sp_poll();
+	return outq;
+}
+
+/* Lets the close handshake (SHUTDOWN, the peer's RST) run before the device goes. */
+static void settle(double s)
+{
+	double t = now_s();
+
+	while (now_s() - t < s)
+		sp_poll();
 }
 
 static void fill(uint8_t *p, size_t len, uint64_t off)
@@ -130,7 +156,7 @@ int main(int argc, char **argv)
 	char args[160];
 	double t0, t1;
 	ssize_t n;
-	int c, fd, i;
+	int c, fd;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -190,8 +216,13 @@ int main(int argc, char **argv)
 		}
 		sent += (unsigned long long)n;
 	}
+	if ((n = drain(fd, 30)) > 0) {
+		printf("vm-send: FAIL %zd bytes still not used by the device after 30 s\n", n);
+		return 1;
+	}
 	t1 = now_s();
-	printf("vm-send: sent %llu bytes in %.3f s (%.1f MB/s)\n", sent, t1 - t0, sent / (t1 - t0) / 1e6);
+	printf("vm-send: sent %llu bytes in %.3f s (%.1f MB/s), all used by the device\n", sent,
+	       t1 - t0, sent / (t1 - t0) / 1e6);
 
 	/* the same EPIPE as over vhost-user: a send after our own SHUT_WR */
 	if (sp_shutdown(fd, SHUT_WR) || sp_send(fd, buf, 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) {
@@ -200,8 +231,7 @@ int main(int argc, char **argv)
 	}
 	printf("vm-send: send after SHUT_WR -> EPIPE\n");
 	sp_close(fd);
-	for (i = 0; i < 1000; i++)
-		sp_poll(); /* let the close reach the host */
+	settle(0.3);
 	sp_vsock_dev_stats(dev, &st);
 	printf("vm-send: tx_pkts %llu tx_kicks %llu rx_pkts %llu bad_used %llu\n",
 	       (unsigned long long)st.tx_pkts, (unsigned long long)st.tx_kicks,

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>  /* SIOCOUTQ */
 #include <sys/socket.h>
 #include <time.h>
 
@@ -57,6 +59,30 @@ static void fill(uint8_t *p, size_t size, uint64_t seq)
 		p[i] = (uint8_t)(seq + i);
 }
 
+/*
+ * What a careful application does before it closes: wait (polling) until the
+ * device has used every byte sent (SIOCOUTQ 0), so tearing the device down
+ * afterwards loses nothing. Returns the bytes still unsent after limit_s.
+ */
+static int drain(int fd, double limit_s)
+{
+	double t = now_s();
+	int outq = 0;
+
+	while (sp_ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0 && now_s() - t < limit_s)
+		sp_poll();
+	return outq;
+}
+
+/* Lets the close handshake (SHUTDOWN, the peer's RST) run before the device goes. */
+static void settle(double s)
+{
+	double t = now_s();
+
+	while (now_s() - t < s)
+		sp_poll();
+}
+
 /* The vsock half: the backend's --verify pattern, byte i = i ^ i>>8 ^ i>>16 ^ i>>24. */
 static int vsock_send(unsigned int port, unsigned long long total)
 {
@@ -86,9 +112,12 @@ static int vsock_send(unsigned int port, unsigned long long total)
 		}
 		sent += (unsigned long long)n;
 	}
+	if (drain(fd, 30) > 0) {
+		printf("vm-udp: FAIL vsock bytes still not used by the device after 30 s\n");
+		return -1;
+	}
 	sp_close(fd);
-	for (i = 0; i < 1000; i++)
-		sp_poll();
+	settle(0.3);
 	printf("vm-udp: vsock sent %llu bytes to 2:%u on the same stack\n", sent, port);
 	return 0;
 }
