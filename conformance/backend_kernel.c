@@ -45,6 +45,7 @@ static struct {
 bool sc_kernel_vsock_allowed;
 bool sc_in_own_netns;
 int sc_settle_ms = 100;
+int sc_read_wait_ms = 500;
 
 static uint32_t fnv1a(uint32_t h, const unsigned char *p, size_t n)
 {

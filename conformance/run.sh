@@ -68,7 +68,8 @@ for col in $columns; do
 		;;
 	*)
 		echo "$kernels" | grep -qx "$col" || { echo "conformance: unknown column $col" >&2; exit 2; }
-		"$here/guest/run-guest.sh" "$col" "$static" "$out/$col.json" --lo-mtu 1500 "${only_args[@]}" \
+		"$here/guest/run-guest.sh" "$col" "$static" "$out/$col.json" --lo-mtu 1500 \
+			--settle-ms 200 --read-wait-ms 800 "${only_args[@]}" \
 			2>"$out/$col.log" ||
 			{ echo "conformance: guest $col failed" >&2; tail -40 "$out/$col.log" >&2; exit 1; }
 		;;

@@ -268,6 +268,7 @@ static void usage(void)
 		"usage: sp-conformance [--backend kernel|sendpath] [--proto vsock,udp] [--only GLOB,...]\n"
 		"                      [--column NAME] [--out FILE] [--netns] [--allow-kernel-vsock]\n"
 		"                      [--timeout SEC] [--settle-ms MS] [--jobs N] [--lo-mtu N]\n"
+		"                      [--read-wait-ms MS]\n"
 		"                      [--no-fork] [--list] [--has-sendpath]\n");
 	exit(2);
 }
@@ -289,6 +290,7 @@ int main(int argc, char **argv)
 		{ "has-sendpath", no_argument, NULL, 'H' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "lo-mtu", required_argument, NULL, 'M' },
+		{ "read-wait-ms", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct sc_scenario *sets[] = { sc_vsock_scenarios, sc_udp_scenarios };
@@ -325,6 +327,7 @@ int main(int argc, char **argv)
 		case 's': sc_settle_ms = atoi(optarg); break;
 		case 'F': o.fork = false; break;
 		case 'M': o.lo_mtu = atoi(optarg); break;
+		case 'R': sc_read_wait_ms = atoi(optarg); break;
 		case 'j': o.jobs = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
 		case 'l': o.list = true; break;
 		case 'H': return sc_sendpath_built ? 0 : 1;

@@ -14,6 +14,7 @@
 #include <sys/time.h>
 
 #include "sc.h"
+#include "sc_runner.h"
 
 #define SC_MAX_FDS	64
 #define SC_MAX_STREAMS	16
@@ -871,7 +872,9 @@ long sc_peer_read_wait(struct sc *s, int pc, size_t max, int wait_ms)
 
 long sc_peer_read(struct sc *s, int pc, size_t max)
 {
-	return sc_peer_read_wait(s, pc, max, 500);
+	/* datagrams are in the receiver's queue when send returns (or a tap hop later) */
+	return sc_peer_read_wait(s, pc, max, s->scn->proto == SC_UDP ?
+				 (sc_read_wait_ms < 300 ? sc_read_wait_ms : 300) : sc_read_wait_ms);
 }
 
 int sc_peer_read_async(struct sc *s, int pc, size_t n)

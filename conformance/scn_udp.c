@@ -394,6 +394,8 @@ static void peer_gone_connected(struct sc *s)
 	sc_settle(s);
 	sc_send(s, fd, 10, 0);
 	sc_send(s, fd, 10, 0);
+	sc_settle(s);
+	sc_getsockopt_int(s, fd, SOL_SOCKET, SO_ERROR, "SO_ERROR");
 	sc_getsockopt_int(s, fd, SOL_SOCKET, SO_ERROR, "SO_ERROR");
 }
 
@@ -595,6 +597,32 @@ static void other_flags(struct sc *s)
 	sc_peer_read(s, pc, 6);
 }
 
+static void sendmmsg_mixed_dest(struct sc *s)
+{
+	int fd = unconnected(s);
+	struct sockaddr_storage peer, bcast;
+	struct iovec iov[3];
+	struct mmsghdr vec[3];
+	socklen_t plen, blen;
+
+	sc_addr_of(s, SC_ADDR_PEER, &peer, &plen);
+	sc_addr_of(s, SC_ADDR_BCAST, &bcast, &blen);
+	memset(vec, 0, sizeof(vec));
+	for (int i = 0; i < 3; i++) {
+		iov[i].iov_base = (void *)sc_payload(s, 20);
+		iov[i].iov_len = 20;
+		vec[i].msg_hdr.msg_iov = &iov[i];
+		vec[i].msg_hdr.msg_iovlen = 1;
+		vec[i].msg_hdr.msg_name = i == 1 ? &bcast : &peer;
+		vec[i].msg_hdr.msg_namelen = i == 1 ? blen : plen;
+		vec[i].msg_len = 0xdead;
+	}
+	/* the broadcast in the middle fails with EACCES: one datagram is reported sent */
+	sc_sendmmsg_raw(s, fd, vec, 3, 0, "msgs=[20 to peer,20 to broadcast,20 to peer]");
+	sc_sendto(s, fd, 20, 0, SC_ADDR_PEER);
+	sc_peer_read(s, 0, 3);
+}
+
 const struct sc_scenario sc_udp_scenarios[] = {
 #define U(n, w) { "udp_" #n, SC_UDP, w, n }
 	U(sendto_basic, "unconnected sendto delivers each datagram"),
@@ -645,6 +673,7 @@ const struct sc_scenario sc_udp_scenarios[] = {
 	U(sendmmsg_fragments, "sendmmsg with datagrams above the MTU"),
 	U(cork_fragmented, "MSG_MORE building a datagram above the MTU"),
 	U(other_flags, "MSG_CONFIRM, MSG_DONTROUTE, MSG_EOR, MSG_WAITALL, MSG_PEEK on send"),
+	U(sendmmsg_mixed_dest, "sendmmsg stops at a message refused with EACCES"),
 #undef U
 	{ NULL, SC_UDP, NULL, NULL },
 };

@@ -905,6 +905,49 @@ static void socket_bad_type(struct sc *s)
 	sc_socket_raw(s, AF_VSOCK, SOCK_STREAM, 5);
 }
 
+static void sendmmsg_nonblock_fill(struct sc *s)
+{
+	static const size_t lens[] = { 100 * KiB, 100 * KiB, 100 * KiB, 100 * KiB };
+	int pc, fd = sc_connected(s, 0, &pc);
+
+	sc_set_nonblock(s, fd, true);
+	sc_sendmmsg(s, fd, lens, 4, -1, 0);
+	sc_sendmmsg(s, fd, lens, 4, -1, 0);
+	sc_peer_read(s, pc, DEFAULT_BUF);
+}
+
+static void sendmmsg_sndtimeo(struct sc *s)
+{
+	static const size_t lens[] = { 100 * KiB, 100 * KiB, 100 * KiB };
+	int pc, fd = sc_connected(s, 0, &pc);
+
+	sc_set_sndtimeo(s, fd, 100);
+	sc_sendmmsg(s, fd, lens, 3, -1, 0);
+	sc_sendmmsg(s, fd, lens, 3, -1, MSG_NOSIGNAL);
+	(void)pc;
+}
+
+static void ioctl_unconnected(struct sc *s)
+{
+	int fd = sc_socket(s);
+
+	sc_ioctl(s, fd, SIOCOUTQ, "SIOCOUTQ");
+	sc_ioctl(s, fd, SIOCINQ, "SIOCINQ");
+	sc_send(s, fd, 1, 0);
+}
+
+static void shutdown_twice(struct sc *s)
+{
+	int pc, fd = sc_connected(s, 0, &pc);
+
+	sc_send(s, fd, 100, 0);
+	sc_shutdown(s, fd, SHUT_WR);
+	sc_shutdown(s, fd, SHUT_WR);
+	sc_shutdown(s, fd, SHUT_RD);
+	sc_send(s, fd, 1, MSG_NOSIGNAL);
+	sc_peer_read(s, pc, 200);
+}
+
 const struct sc_scenario sc_vsock_scenarios[] = {
 #define V(n, w) { "vsock_" #n, SC_VSOCK, w, n }
 	V(send_basic, "connected send delivers the bytes"),
@@ -987,6 +1030,10 @@ const struct sc_scenario sc_vsock_scenarios[] = {
 	V(so_error_after_refused, "SO_ERROR after a refused connect"),
 	V(nonblocking_connect_send, "non-blocking connect: EINPROGRESS, then send"),
 	V(socket_bad_type, "socket() with an unsupported type or protocol"),
+	V(sendmmsg_nonblock_fill, "sendmmsg under O_NONBLOCK stops at the credit, then EAGAIN"),
+	V(sendmmsg_sndtimeo, "sendmmsg with SO_SNDTIMEO: partial vector, then EAGAIN"),
+	V(ioctl_unconnected, "SIOCOUTQ/SIOCINQ on an unconnected socket"),
+	V(shutdown_twice, "shutdown repeated; data before SHUT_WR delivered, EOF after"),
 #undef V
 	{ NULL, SC_VSOCK, NULL, NULL },
 };

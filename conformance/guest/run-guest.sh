@@ -20,9 +20,12 @@ trap 'rm -rf "$work"' EXIT
 
 # The runner goes in a second archive appended to the cached base.
 mkdir -p "$work/root"
+# init goes in it too: a later archive's file replaces the cached one, so init edits count.
 cp "$runner" "$work/root/sp-conformance"
+cp "$here/init" "$work/root/init"
+chmod 755 "$work/root/init"
 printf '%s\n' "--allow-kernel-vsock --column $column $*" >"$work/root/runner.args"
-(cd "$work/root" && printf '%s\n' sp-conformance runner.args | cpio -o -H newc --quiet | gzip -1) \
+(cd "$work/root" && printf '%s\n' init sp-conformance runner.args | cpio -o -H newc --quiet | gzip -1) \
 	>"$work/runner.cpio.gz"
 cat "$dir/base.cpio.gz" "$work/runner.cpio.gz" >"$work/initrd.gz"
 
@@ -47,7 +50,8 @@ if ! grep -q '^=====SP-CONFORMANCE-JSON-END=====' "$work/console.txt"; then
 	exit 1
 fi
 sed -n '/^=====SP-CONFORMANCE-JSON-BEGIN=====$/,/^=====SP-CONFORMANCE-JSON-END=====$/p' \
-	"$work/console.txt" | sed '1d;$d' >"$work/trace.json"
+	"$work/console.txt" | sed '1d;$d' | base64 -d | gunzip >"$work/trace.json" ||
+	{ echo "run-guest: $column: the guest's result does not decode" >&2; exit 1; }
 python3 - "$work/trace.json" "$out" "$secs" "$(cat "$dir/kernel-release")" <<'EOF'
 import json, sys
 src, dst, secs, release = sys.argv[1:5]
