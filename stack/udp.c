@@ -393,6 +393,12 @@ static int udp_wait_wmem(struct udp_sock *us, int flags)
 	while (us->wmem.alloc >= sk->sndbuf) {
 		sp_progress();
 		sp_netif_flush(sp_nif);
+		/* sock_alloc_send_pskb looks at these on every round of its wait */
+		err = sp_sock_error(sk);
+		if (err)
+			return err;
+		if (sk->shutdown & SP_SEND_SHUTDOWN)
+			return -EPIPE;
 		if (deadline && sp_now_ns() >= deadline)
 			return -EAGAIN;
 		rte_pause();
