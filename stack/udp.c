@@ -39,6 +39,7 @@ struct udp_sock {
 	uint32_t daddr;
 	uint16_t dport;
 	bool connected;                 /* sk_state == TCP_ESTABLISHED */
+	struct sp_route dst;            /* the connected route (sk_dst_cache) */
 	bool bindaddr_lock, bindport_lock;
 	int uc_ttl, mc_ttl;             /* -1: sysctl ip_default_ttl */
 	uint8_t tos;
@@ -231,6 +232,8 @@ static int udp_connect(struct sp_sock *sk, const struct sockaddr *uaddr, socklen
 		us->rcv_saddr = rt.saddr;
 	us->daddr = sin.sin_addr.s_addr;
 	us->dport = sin.sin_port;
+	us->dst = rt;
+	us->dst.saddr = us->saddr;
 	us->connected = true;
 	sk->state = SS_CONNECTED;
 	us->inet_id = (uint16_t)rte_rand();
@@ -533,13 +536,17 @@ static ssize_t udp_send_one(struct udp_sock *us, struct sp_msg *m)
 	}
 	if (!sp_nif)
 		return -ENETUNREACH;
-	err = sp_ip_route(sp_nif, daddr, &rt);
-	if (err)
-		return err;
-	if (ipc.saddr) {
-		if (!addr_is_ours(ipc.saddr))
-			return -EINVAL;
-		rt.saddr = ipc.saddr;
+	if (connected && !m->controllen) {
+		rt = us->dst;           /* the fast path for connected sockets, as sk_dst_check */
+	} else {
+		err = sp_ip_route(sp_nif, daddr, &rt);
+		if (err)
+			return err;
+		if (ipc.saddr) {
+			if (!addr_is_ours(ipc.saddr))
+				return -EINVAL;
+			rt.saddr = ipc.saddr;
+		}
 	}
 	if (rt.broadcast && !sk->broadcast)
 		return -EACCES;
