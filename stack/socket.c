@@ -517,7 +517,8 @@ int sp_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 		int import_err = 0;
 
 		for (n = 0; n < MMSG_CHUNK && datagrams + n < vlen; n++) {
-			struct mmsghdr *e = vec + datagrams + n;
+			/* no arithmetic on NULL (UB): a NULL vector fails at its first entry */
+			struct mmsghdr *e = vec ? vec + datagrams + n : NULL;
 
 			if (!e || !sp_access_ok(e, sizeof(*e)))
 				import_err = -EFAULT;
