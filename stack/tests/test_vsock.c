@@ -177,6 +177,9 @@ static void teardown(void)
 		kill(backend, SIGTERM);
 		waitpid(backend, NULL, 0);
 	}
+	/* a backend that was killed leaves its sockets behind */
+	unlink(sock_path);
+	unlink(ctl_path);
 }
 
 static int vsock_connected(int extra_flags)
