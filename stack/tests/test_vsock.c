@@ -671,3 +671,24 @@ Test(vsock, many_connections_close_cleanly, .init = setup, .fini = teardown)
 	cr_assert_eq(peer_stat("rx_bytes"), 150000);
 	cr_assert_eq(peer_stat("rst_received"), 0, "no close needed our RST");
 }
+
+/* A send larger than one packet, within credit: ≤ 64 KiB RW packets, one burst, one notification. */
+Test(vsock, large_send_one_burst, .init = setup_no_event_idx, .fini = teardown)
+{
+	struct sp_vsock_stats a, b;
+	struct vsock_virtio_stats va, vb;
+	int fd = vsock_connected(0);
+
+	spin(20);
+	dev_stats(&a);
+	vsock_virtio_get_stats(&va);
+	cr_assert_eq(sp_send(fd, buf, 200000, 0), 200000);
+	dev_stats(&b);
+	vsock_virtio_get_stats(&vb);
+	cr_assert_eq(b.tx_pkts - a.tx_pkts, 4, "64K + 64K + 64K + 3392");
+	cr_assert_eq(b.tx_bytes - a.tx_bytes, 200000 + 4 * 44);
+	cr_assert_eq(b.tx_kicks - a.tx_kicks, 1);
+	cr_assert_eq(vb.tx_bursts - va.tx_bursts, 1);
+	cr_assert_eq(wait_stat("rx_bytes", 200000), 200000);
+	cr_assert_eq(peer_stat("credit_violations"), 0);
+}
