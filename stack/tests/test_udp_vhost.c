@@ -168,6 +168,8 @@ static const char *sink_result(struct sink *s)
 	const char *json = slurp(s->out);
 
 	cr_expect(rc == 0 || rc == 1, "sink exit %d: %s", rc, slurp(s->err));
+	if (!strchr(json, '{'))
+		fprintf(stderr, "sink exit %d, no result: %s\n", rc, slurp(s->err));
 	unlink(s->out);
 	unlink(s->err);
 	return json;
@@ -389,9 +391,19 @@ static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len, dou
 	argv[a++] = "--nb-cores=1";
 	argv[a] = NULL;
 	kids[1] = spawn(argv, out, err);
-	usleep((useconds_t)(seconds * 1e6) + 1500000);  /* EAL start, then the run */
-	kill(kids[1], SIGINT);
-	reap(&kids[1], now_s() + 10);
+	/* the clock starts when testpmd forwards (its first stats line), not when it starts */
+	for (double t = now_s() + 30; !strstr(slurp(out), "Tx-pps") && now_s() < t;) {
+		if (waitpid(kids[1], NULL, WNOHANG) == kids[1]) {
+			kids[1] = 0;
+			break;
+		}
+		usleep(50000);
+	}
+	usleep((useconds_t)(seconds * 1e6));
+	if (kids[1])
+		kill(kids[1], SIGINT);
+	if (kids[1])
+		reap(&kids[1], now_s() + 10);
 	*cpu_s = last_cpu_s;
 	json = sink_result(&s);
 	/* testpmd's own view: the best per-second Tx-pps it printed */
