@@ -167,6 +167,14 @@ static long long device_rx_bytes(const char *text)
 	return p ? strtoll(p + 11, NULL, 10) : -1;
 }
 
+/* Packets the device took (RW and control alike): a stream may carry several sends per packet. */
+static long long device_rx_pkts(const char *text)
+{
+	const char *p = strstr(text, "\"rx_pkts\":");
+
+	return p ? strtoll(p + 10, NULL, 10) : -1;
+}
+
 static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt, struct bench_row *row)
 {
 	char name[64], sock[128], ctl[140], log[128], cpu[16], *text = NULL;
@@ -245,7 +253,8 @@ static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt
 		snprintf(row->note, sizeof(row->note), "bytes: sent %llu, device consumed %lld",
 			 (unsigned long long)row->sent, rx);
 	else
-		snprintf(row->note, sizeof(row->note), "stream: messages = bytes / size, whole run; no latency (the sink reads no stamps)");
+		snprintf(row->note, sizeof(row->note), "stream: msgs = bytes/size; %lld packets at the device; no latency (sink reads no stamps)",
+			 device_rx_pkts(text));
 	/* whole messages; a last partial one counts on both sides alike */
 	row->received = (uint64_t)rx / pt->size;
 	row->sent /= pt->size;
