@@ -233,7 +233,8 @@ static int mem_walk_seg(const struct rte_memseg_list *msl, const struct rte_mems
 	for (i = 0; i < w->n; i++) {
 		struct vhost_user_region *r = &w->r[i];
 
-		if (w->fd[i] != fd)
+		/* merge only where file offset and address move together (one mmap covers both) */
+		if (w->fd[i] != fd || start - off != r->userspace_addr - r->mmap_offset)
 			continue;
 		if (start < r->userspace_addr) {
 			r->memory_size += r->userspace_addr - start;
