@@ -12,8 +12,8 @@
 # command that reproduces it printed. Last line per target: "fuzz TARGET: ..." figures.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=${SP_FUZZ_BUILD:-$top/build-fuzz}
-secs=${SP_FUZZ_TIME:-20}
+build=${SP_FUZZ_BUILD:-${SP_FUZZ_BUILD_DEFAULT:-$top/build-fuzz}}
+secs=${SP_FUZZ_TIME:-${SP_FUZZ_TIME_DEFAULT:-20}}
 jobs=${SP_FUZZ_JOBS:-1}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz_backend fuzz_pmd_used fuzz_sendmsg)
