@@ -439,49 +439,70 @@ static double load_avg(void)
 
 TestSuite(udp_rate, .fini = kill_kids, .timeout = 120);
 
-Test(udp_rate, sendmmsg_vs_testpmd)
+/*
+ * Rounds of (testpmd, sendpath 64 B, sendpath 22 B) one after the other on the
+ * same pair: on a shared machine the rounds show the noise, the best of each
+ * kind is the comparison. One JSON line per round, then a "best" line.
+ */
+Test(udp_rate, sendmmsg_vs_testpmd, .timeout = 600)
 {
 	const char *env = getenv("SP_RATE_SECONDS"), *rec = getenv("SP_RATE_OUT");
+	const char *renv = getenv("SP_RATE_ROUNDS");
 	double seconds = env ? atof(env) : 3;
-	char tp_tx[64], tp_json[1024], sp64_json[1024], sp22_json[1024];
-	struct tx_result r64, r22;
-	double tp_cpu = 0;
-	struct sink s;
-	FILE *f;
+	int rounds = renv ? atoi(renv) : 2;
+	double best_tp = 0, best_64 = 0, best_22 = 0;
+	FILE *f = rec ? fopen(rec, "w") : NULL;
 
-	if (getenv("SP_RATE_SKIP_TESTPMD"))
-		snprintf(tp_json, sizeof(tp_json), "{}"), snprintf(tp_tx, sizeof(tp_tx), "-1");
-	else
-		snprintf(tp_json, sizeof(tp_json), "%s", testpmd_run(seconds, tp_tx, sizeof(tp_tx), &tp_cpu));
-	sink_start(&s, "sp64", 0, false);      /* counting only, as for testpmd */
-	r64 = sp_send_run(&s, 64, 32, 0, seconds, false);
-	snprintf(sp64_json, sizeof(sp64_json), "%s", sink_result(&s));
-	sink_start(&s, "sp22", 0, false);
-	r22 = sp_send_run(&s, 22, 32, 0, seconds, false);
-	snprintf(sp22_json, sizeof(sp22_json), "%s", sink_result(&s));
+	for (int round = 0; round < rounds; round++) {
+		char tp_tx[64], tp_json[1024], sp64_json[1024], sp22_json[1024], line[1200];
+		struct tx_result r64, r22;
+		double tp_cpu = 0;
+		struct sink s;
 
-	char line[1024];
-	snprintf(line, sizeof(line),
-		 "{\"pair\":\"net_virtio_user->net_vhost\",\"seconds\":%.1f,"
-		 "\"testpmd_txonly_64B_frame\":{\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"testpmd_best_tx_pps\":%s,\"cpu_s\":%.2f},"
-		 "\"sendpath_sendmmsg_b32_64B_payload\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"bursts\":%lu,\"backlogged\":%lu,\"cpu_s\":%.2f},"
-		 "\"sendpath_sendmmsg_b32_22B_payload_64B_frame\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"cpu_s\":%.2f},\"load_avg\":%.2f}",
-		 seconds, json_num(tp_json, "frames_per_s"), json_num(tp_json, "frames"), tp_tx, tp_cpu,
-		 r64.sent / r64.elapsed_s, json_num(sp64_json, "frames_per_s"), json_num(sp64_json, "frames"),
-		 (unsigned long)r64.bursts, (unsigned long)r64.backlogged, r64.cpu_s,
-		 r22.sent / r22.elapsed_s, json_num(sp22_json, "frames_per_s"), json_num(sp22_json, "frames"),
-		 r22.cpu_s, load_avg());
-	fprintf(stderr, "udp_rate: %s\n", line);
-	if (rec && (f = fopen(rec, "w"))) {
-		fprintf(f, "%s\n", line);
+		if (getenv("SP_RATE_SKIP_TESTPMD"))
+			snprintf(tp_json, sizeof(tp_json), "{}"), snprintf(tp_tx, sizeof(tp_tx), "-1");
+		else
+			snprintf(tp_json, sizeof(tp_json), "%s", testpmd_run(seconds, tp_tx, sizeof(tp_tx), &tp_cpu));
+		sink_start(&s, "sp64", 0, false);      /* counting only, as for testpmd */
+		r64 = sp_send_run(&s, 64, 32, 0, seconds, false);
+		snprintf(sp64_json, sizeof(sp64_json), "%s", sink_result(&s));
+		sink_start(&s, "sp22", 0, false);
+		r22 = sp_send_run(&s, 22, 32, 0, seconds, false);
+		snprintf(sp22_json, sizeof(sp22_json), "%s", sink_result(&s));
+
+		snprintf(line, sizeof(line),
+			 "{\"pair\":\"net_virtio_user->net_vhost\",\"round\":%d,\"seconds\":%.1f,"
+			 "\"testpmd_txonly_64B_frame\":{\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"testpmd_best_tx_pps\":%s,\"cpu_s\":%.2f},"
+			 "\"sendpath_sendmmsg_b32_64B_payload\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"bursts\":%lu,\"backlogged\":%lu,\"cpu_s\":%.2f},"
+			 "\"sendpath_sendmmsg_b32_22B_payload_64B_frame\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"cpu_s\":%.2f},\"load_avg\":%.2f}",
+			 round, seconds, json_num(tp_json, "frames_per_s"), json_num(tp_json, "frames"), tp_tx, tp_cpu,
+			 r64.sent / r64.elapsed_s, json_num(sp64_json, "frames_per_s"), json_num(sp64_json, "frames"),
+			 (unsigned long)r64.bursts, (unsigned long)r64.backlogged, r64.cpu_s,
+			 r22.sent / r22.elapsed_s, json_num(sp22_json, "frames_per_s"), json_num(sp22_json, "frames"),
+			 r22.cpu_s, load_avg());
+		fprintf(stderr, "udp_rate: %s\n", line);
+		if (f)
+			fprintf(f, "%s\n", line);
+		best_tp = RTE_MAX(best_tp, json_num(tp_json, "frames_per_s"));
+		best_64 = RTE_MAX(best_64, json_num(sp64_json, "frames_per_s"));
+		best_22 = RTE_MAX(best_22, json_num(sp22_json, "frames_per_s"));
+
+		cr_expect_eq(r64.err, 0, "sendpath: %s", strerror(r64.err));
+		if (!getenv("SP_RATE_SKIP_TESTPMD"))
+			cr_expect_gt(json_num(tp_json, "frames"), 0, "testpmd delivered nothing: %s", tp_json);
+		cr_expect_gt(json_num(sp64_json, "frames"), 0, "sendpath delivered nothing: %s", sp64_json);
+		cr_expect_eq((long)json_num(sp64_json, "frames"), r64.sent,
+			     "every datagram sendpath accepted arrived: %ld sent, sink %s", r64.sent, sp64_json);
+	}
+	fprintf(stderr, "udp_rate: best of %d rounds at the sink: testpmd txonly %.0f frames/s, "
+		"sendpath sendmmsg(32) 64 B payload %.0f, 22 B payload (64 B frame) %.0f\n",
+		rounds, best_tp, best_64, best_22);
+	if (f) {
+		fprintf(f, "{\"best_of_rounds\":%d,\"testpmd_txonly_64B_frame\":%.0f,"
+			"\"sendpath_sendmmsg_b32_64B_payload\":%.0f,\"sendpath_sendmmsg_b32_22B_payload\":%.0f}\n",
+			rounds, best_tp, best_64, best_22);
 		fclose(f);
 	}
-	cr_expect_eq(r64.err, 0, "sendpath: %s", strerror(r64.err));
-	cr_expect_gt(json_num(tp_json, "frames"), 0, "testpmd delivered nothing: %s", tp_json);
-	cr_expect_gt(json_num(sp64_json, "frames"), 0, "sendpath delivered nothing: %s", sp64_json);
-	cr_expect_eq((long)json_num(sp64_json, "frames"), r64.sent, "every datagram sendpath accepted arrived: %ld sent, sink %s",
-		     r64.sent, sp64_json);
-	cr_expect_eq(json_num(sp64_json, "lost"), 0);
 }
 
 /* The stack's own cost per datagram: sp_sendmmsg into net_null, which takes everything. */
