@@ -72,7 +72,6 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 		unlink(elog);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
 	if (!mm || !iov || !bufs || !mem) {
 		snprintf(row->note, sizeof(row->note), "out of memory");
 		goto out;
@@ -91,6 +90,9 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 		snprintf(row->note, sizeof(row->note), "sp_socket/sp_connect: %s", strerror(errno));
 		goto fini;
 	}
+	/* a blocking send gives up after 1 s: a peer that died (or Ctrl-C) never hangs the run */
+	if (sp_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &(struct timeval){ 1, 0 }, sizeof(struct timeval)))
+		snprintf(row->note, sizeof(row->note), "SO_SNDTIMEO not set: %s", strerror(errno));
 	for (i = 0; i < batch; i++) {
 		bufs[i] = mem + (size_t)i * pt->size;
 		memset(bufs[i], 0x5a, pt->size);
