@@ -14,10 +14,19 @@ bool host_has_output(const struct host *h)
 	return h->orphan_len || !TAILQ_EMPTY(&h->dirty);
 }
 
+/* Every header advertises credit; remember the most we ever allowed. */
+static void advertise(struct conn *c, struct vsock_hdr *o)
+{
+	uint32_t end = c->cr.fwd_cnt + c->cr.buf_alloc;
+
+	o->fwd_cnt = c->cr.fwd_cnt;
+	c->cr.last_fwd_cnt = c->cr.fwd_cnt;
+	if ((int32_t)(end - c->credit_end) > 0)
+		c->credit_end = end;
+}
+
 static void conn_hdr(struct conn *c, struct vsock_hdr *o, uint16_t op)
 {
-	uint32_t end;
-
 	memset(o, 0, sizeof(*o));
 	o->src_cid = VSOCK_HOST_CID;
 	o->dst_cid = c->peer_cid;
@@ -26,13 +35,8 @@ static void conn_hdr(struct conn *c, struct vsock_hdr *o, uint16_t op)
 	o->type = VSOCK_TYPE_STREAM;
 	o->op = op;
 	o->buf_alloc = c->cr.buf_alloc;
-	o->fwd_cnt = c->cr.fwd_cnt;
-	/* Every header advertises credit; remember the most we ever allowed. */
-	c->cr.last_fwd_cnt = c->cr.fwd_cnt;
+	advertise(c, o);
 	c->tx_pending &= ~CONN_TX_CREDIT;
-	end = c->cr.fwd_cnt + c->cr.buf_alloc;
-	if ((int32_t)(end - c->credit_end) > 0)
-		c->credit_end = end;
 }
 
 /* What may be echoed now: data held, the peer's credit, and it still reading. */
@@ -110,8 +114,7 @@ static int conn_output_one(struct host *h, struct conn *c, const struct host_tx_
 		/* Echoing is this peer's way of reading. */
 		c->cr.rx_bytes -= len;
 		c->cr.fwd_cnt += len;
-		o.fwd_cnt = c->cr.fwd_cnt;
-		c->cr.last_fwd_cnt = c->cr.fwd_cnt;
+		advertise(c, &o);
 		break;
 	case VSOCK_OP_SHUTDOWN:
 		o.flags = c->shutdown_pending;
