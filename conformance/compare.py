@@ -77,6 +77,8 @@ def main():
     ap.add_argument("--reference", action="append", default=[],
                     help="PROTO=COLUMN, e.g. vsock=kernel-6.12")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--topology", action="append", default=[],
+                    help="a guest/run-vhost-guest.sh result; failing ones fail the run")
     ap.add_argument("traces", nargs="+")
     args = ap.parse_args()
 
@@ -156,6 +158,14 @@ def main():
         "stale_accepted": [{"scenario": a["scenario"], "column": a["column"]} for a in stale],
         "results": results,
     }
+    topologies = []
+    for p in args.topology:
+        try:
+            with open(p) as f:
+                topologies.append(json.load(f))
+        except (OSError, ValueError) as e:
+            topologies.append({"file": p, "ok": False, "error": str(e)})
+    out["topologies"] = topologies
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
 
@@ -172,7 +182,12 @@ def main():
             print(f"{r['verdict'].upper()}: {r['scenario']} on {r['column']}: {r['reason']}")
         for a in stale:
             print(f"STALE accepted entry (no longer diverges): {a['scenario']} on {a['column']}")
-    return 1 if bad else 0
+        for t in topologies:
+            failed = [k for k, v in t.get("checks", {}).items() if not v]
+            print(f"topology {t.get('column', '?')}: {t.get('topology', 'vhost-user')}: "
+                  f"{'ok' if t.get('ok') else 'FAIL ' + (', '.join(failed) or t.get('error', ''))}"
+                  f" ({t.get('boot_and_run_s', '?')} s)")
+    return 1 if bad or any(not t.get("ok") for t in topologies) else 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
 #
 # Columns: host (UDP on this machine's kernel, in a network namespace of the runner's own),
 # one per line of guest/kernels.conf (vsock + UDP inside a QEMU guest), and sendpath (the
-# meson-built runner with the stack, when it is built). Default: all of them.
+# meson-built runner with the stack, when it is built). Default: all of them, plus "vhost":
+# each kernel's own virtio-vsock driver against sp-vhost-vsock through vhost-user-vsock-pci
+# (guest/run-vhost-guest.sh), reported in the matrix under "topologies".
 # Output in OUT-DIR (default <repo>/report/conformance): one trace JSON per column and
 # conformance.json, the matrix (format: conformance/README.md). Exit 1 on any unexplained
 # divergence or error.
@@ -30,7 +32,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 kernels=$(awk '!/^#/ && NF >= 2 { print $1 }' "$here/guest/kernels.conf")
 reference=$(echo "$kernels" | tail -1)
-[ -n "$columns" ] || columns="host $(echo $kernels) sendpath"
+[ -n "$columns" ] || columns="host $(echo $kernels) sendpath vhost"
 columns=${columns//,/ }
 only_args=()
 [ -z "$only" ] || only_args=(--only "$only")
@@ -43,7 +45,14 @@ if [ ! -x "$static" ] || [ -n "$(cd "$here" && find "${srcs[@]}" sc.h sc_runner.
 		-Wno-unused-parameter -pthread -o "$static" "${srcs[@]}")
 fi
 
+check=$out/sp-vhost-check-static
+if [ ! -x "$check" ] || [ "$here/guest/vhost_check.c" -nt "$check" ]; then
+	${CC:-cc} -static -O2 -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -o "$check" \
+		"$here/guest/vhost_check.c"
+fi
+
 traces=()
+topologies=()
 for col in $columns; do
 	t0=$(date +%s.%N)
 	case $col in
@@ -66,6 +75,24 @@ for col in $columns; do
 				"$why" >"$out/sendpath.json"
 		fi
 		;;
+	vhost)
+		vb=${SP_VHOST_VSOCK:-$build/pmd/backend/sp-vhost-vsock}
+		if [ -x "$vb" ]; then
+			for k in $kernels; do
+				"$here/guest/run-vhost-guest.sh" "$k" "$vb" "$check" "$out/vhost-$k.json" \
+					>"$out/vhost-$k.log" 2>&1 || true	# judged in compare.py
+				[ -f "$out/vhost-$k.json" ] ||
+					printf '{"format": "sp-vhost-guest/1", "column": "%s", "ok": false, "error": "no result (see vhost-%s.log)"}\n' \
+						"$k" "$k" >"$out/vhost-$k.json"
+				topologies+=(--topology "$out/vhost-$k.json")
+			done
+		else
+			echo "conformance: no sp-vhost-vsock at $vb: vhost topology not run" >&2
+		fi
+		printf 'conformance: column %-12s %6.1f s\n' "$col" \
+			"$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+		continue
+		;;
 	*)
 		echo "$kernels" | grep -qx "$col" || { echo "conformance: unknown column $col" >&2; exit 2; }
 		"$here/guest/run-guest.sh" "$col" "$static" "$out/$col.json" --lo-mtu 1500 \
@@ -80,4 +107,4 @@ for col in $columns; do
 done
 
 python3 "$here/compare.py" --out "$out/conformance.json" --accepted "$here/accepted.json" \
-	--reference "vsock=$reference" --reference "udp=host" "${traces[@]}"
+	--reference "vsock=$reference" --reference "udp=host" "${topologies[@]}" "${traces[@]}"

@@ -34,15 +34,13 @@ fi
 version=$(apt-cache policy "$pkg" | awk '/Candidate:/ { print $2 }')
 [ -n "$version" ] && [ "$version" != "(none)" ] || die "$pkg has no candidate version"
 
-dir=$cache_root/${pkg}_${version}
+dir=$cache_root/${pkg}_${version}-2	# -2: with the virtio-pci module set
 if [ -f "$dir/base.cpio.gz" ] && [ -f "$dir/vmlinuz" ]; then
 	echo "$dir"
 	exit 0
 fi
 
-command -v busybox >/dev/null || die "busybox-static is not installed"
-file -L "$(command -v busybox)" 2>/dev/null | grep -q 'statically linked' ||
-	[ -x /bin/busybox ] || die "busybox is not static"
+[ -x /bin/busybox ] || die "busybox-static is not installed"
 mkdir -p "$dir"
 work=$(mktemp -d "$dir/.work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -71,6 +69,22 @@ for m in vsock vmw_vsock_virtio_transport_common vsock_loopback; do
 	*.xz) xz -dc "$src" >"$root/modules/$n-$m.ko" ;;
 	*.zst) zstd -dqc "$src" >"$root/modules/$n-$m.ko" ;;
 	*) cp "$src" "$root/modules/$n-$m.ko" ;;
+	esac
+done
+# For the vhost-user topology: the kernel's own virtio-pci and virtio-vsock drivers, loaded
+# only when init is told so (the loopback reference stays without them).
+mkdir -p "$root/modules-virtio"
+n=0
+for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
+	drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci \
+	net/vmw_vsock/vmw_vsock_virtio_transport; do
+	src=$(ls "$work/pkg/lib/modules/$kver/kernel/$m.ko"* 2>/dev/null | head -1 || true)
+	[ -n "$src" ] || continue	# built in
+	n=$((n + 1))
+	case $src in
+	*.xz) xz -dc "$src" >"$root/modules-virtio/$n-$(basename "$m").ko" ;;
+	*.zst) zstd -dqc "$src" >"$root/modules-virtio/$n-$(basename "$m").ko" ;;
+	*) cp "$src" "$root/modules-virtio/$n-$(basename "$m").ko" ;;
 	esac
 done
 cp "$here/init" "$root/init"
