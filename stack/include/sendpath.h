@@ -10,6 +10,11 @@
 #ifndef SENDPATH_H
 #define SENDPATH_H
 
+/* struct mmsghdr is declared by <sys/socket.h> only under _GNU_SOURCE. */
+#ifndef _GNU_SOURCE
+#error "define _GNU_SOURCE before any #include to use sendpath.h (struct mmsghdr)"
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
