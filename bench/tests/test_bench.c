@@ -232,6 +232,24 @@ Test(bench, sendpath_vsock_counts_add_up)
 	sendpath_backend("sendpath-vsock");
 }
 
+/* MSG_DONTWAIT: EAGAIN is counted and retried, nothing is lost or sent twice. */
+Test(bench, dontwait_counts_add_up)
+{
+	struct row rows[MAX_ROWS];
+	char st[16];
+	int n, i;
+
+	cr_assert_eq(bench("--backends kernel-udp,sendpath-udp,sendpath-vsock --dontwait --sizes 64 --batches 32 "
+			   "--duration 0.2 --warmup 0.05 --rate 2000"), 0);
+	n = read_csv(rows);
+	expect_lossless(rows, n, "kernel-udp", 1);
+	for (i = 0; i < n; i++)
+		cr_expect_eq(rows[i].sent, rows[i].received, "%s: sent %llu received %llu", rows[i].backend,
+			     rows[i].sent, rows[i].received);
+	backend_status("sendpath-udp", st, sizeof(st));
+	cr_expect(!strcmp(st, "ok") || !strcmp(st, "skipped"), "sendpath-udp %s", st);
+}
+
 Test(bench, kernel_vsock_never_runs_on_the_host)
 {
 	char st[16];
