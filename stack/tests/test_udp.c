@@ -529,6 +529,21 @@ Test(udp, full_port_gives_eagain_or_waits_sndtimeo)
 		;
 	sp_poll();
 	cr_expect_eq(sp_sendmmsg(s, v, 4, MSG_DONTWAIT), 4);
+
+	/* a buffer that fills in the middle of a vector: the count so far, msg_len of those */
+	static struct mmsghdr w[UIO_MAXIOV];
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < UIO_MAXIOV; i++) {
+		w[i].msg_hdr = v[0].msg_hdr;
+		w[i].msg_len = 0xdead;
+	}
+	while (sp_sendto(s, big, 64, MSG_DONTWAIT, (void *)&sd, sizeof(sd)) == 64)
+		;
+	cr_assert_eq(rx_frames(fr, 10), 10);    /* room for about ten more */
+	int k = sp_sendmmsg(s, w, UIO_MAXIOV, MSG_DONTWAIT);
+	cr_expect(k > 0 && k < UIO_MAXIOV, "short count when the buffer fills: %d", k);
+	cr_expect_eq(w[k - 1].msg_len, 64);
+	cr_expect_eq(w[k].msg_len, 0xdead);
 }
 
 Test(udp, broadcast_and_multicast_on_the_wire)
