@@ -214,6 +214,8 @@ static int run_backend(const struct bench_backend *be, const struct bench_cfg *c
 {
 	struct msg *m = calloc(1, sizeof(*m));
 	double limit = cfg->duration + cfg->warmup + 60;  /* a point that takes longer is hung */
+	double setup_limit = 900;                         /* a set-up may boot a guest for the sweep */
+	bool heard = false;
 	struct pollfd pfd;
 	size_t got = 0;
 	int pfds[2], status, stop_sent = 0;
@@ -253,7 +255,7 @@ static int run_backend(const struct bench_backend *be, const struct bench_cfg *c
 			last = time(NULL);
 		}
 		if (poll(&pfd, 1, 200) <= 0) {
-			if (difftime(time(NULL), last) > (stop_sent ? 20 : limit)) {
+			if (difftime(time(NULL), last) > (stop_sent ? 20 : heard ? limit : setup_limit)) {
 				fprintf(stderr, "sp-bench: %s stopped answering; killing it\n", be->name);
 				kill(-pid, SIGKILL);
 				snprintf(st->status, sizeof(st->status), "failed");
@@ -272,6 +274,7 @@ static int run_backend(const struct bench_backend *be, const struct bench_cfg *c
 			continue;
 		got = 0;
 		last = time(NULL);
+		heard = true;
 		if (m->type == MSG_STATUS) {
 			if (!strcmp(st->status, "failed") && strcmp(m->st.status, "failed"))
 				continue;
