@@ -76,6 +76,8 @@ uint32_t sp_pkt_truesize(const struct rte_mbuf *m);
  * charged to owner. A full backlog drops (the kernel's qdisc drop, counted).
  */
 void sp_netif_xmit(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n, struct sp_wmem *owner);
+/* Only what the port takes now (0 while a backlog waits); the caller keeps the rest. */
+unsigned int sp_netif_xmit_now(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n);
 /* Pushes the backlog to the port; returns packets sent. */
 unsigned int sp_netif_flush(struct sp_netif *nif);
 /* Forgets a closing socket's charge (its packets still go out). */

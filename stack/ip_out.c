@@ -402,27 +402,34 @@ unsigned int sp_netif_flush(struct sp_netif *nif)
 	return sent;
 }
 
-void sp_netif_xmit(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n, struct sp_wmem *owner)
+unsigned int sp_netif_xmit_now(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n)
 {
 	unsigned int i = 0;
 
 	if (nif->bl_len)
 		sp_netif_flush(nif);
-	if (!nif->bl_len) {
-		/* the common case: one burst for the whole vector */
-		while (i < n) {
-			uint16_t k = rte_eth_tx_burst(nif->port_id, 0, pkts + i, (uint16_t)RTE_MIN(n - i, 65535u));
-			uint16_t j;
+	if (nif->bl_len)
+		return 0;       /* order: nothing passes the backlog */
+	/* the common case: one burst for the whole vector */
+	while (i < n) {
+		uint16_t k = rte_eth_tx_burst(nif->port_id, 0, pkts + i, (uint16_t)RTE_MIN(n - i, 65535u));
+		uint16_t j;
 
-			nif->st.tx_bursts += k != 0;
-			for (j = 0; j < k; j++)
-				nif->st.tx_bytes += pkts[i + j]->pkt_len;
-			nif->st.tx_pkts += k;
-			i += k;
-			if (k == 0)
-				break;
-		}
+		nif->st.tx_bursts += k != 0;
+		for (j = 0; j < k; j++)
+			nif->st.tx_bytes += pkts[i + j]->pkt_len;
+		nif->st.tx_pkts += k;
+		i += k;
+		if (k == 0)
+			break;
 	}
+	return i;
+}
+
+void sp_netif_xmit(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n, struct sp_wmem *owner)
+{
+	unsigned int i = sp_netif_xmit_now(nif, pkts, n);
+
 	for (; i < n; i++) {
 		if (nif->bl_len == SP_BACKLOG) {
 			/* the qdisc drops; the kernel's UDP does not report it either */

@@ -93,7 +93,9 @@ struct sp_proto_ops {
 	/* Sends one message; returns bytes sent or -errno (also stored in m->ret). */
 	ssize_t (*sendmsg)(struct sp_sock *sk, struct sp_msg *m);
 	/*
-	 * Sends a vector as one burst. Sets m[i].ret for messages 0..k-1 in order
+	 * Sends a vector as one burst: n is the whole sendmmsg vector (up to
+	 * UIO_MAXIOV, never cut into chunks), so the protocol queues all of it
+	 * and notifies once. Sets m[i].ret for messages 0..k-1 in order
 	 * and returns k: it stops after the first message that failed (ret < 0) or
 	 * went out short (ret < len), exactly where __sys_sendmmsg's loop stops.
 	 * NULL: socket.c calls sendmsg for each.

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +32,6 @@
 #define SOCK_MIN_SNDBUF  4608           /* 2 * (2048 + skb truesize), as 6.x reports it */
 #define SOCK_MIN_RCVBUF  2304
 #define CMSG_INLINE_MAX  (sizeof(struct cmsghdr) + 20)   /* ____sys_sendmsg's on-stack ctl[] */
-#define MMSG_CHUNK       64             /* messages normalised per protocol burst */
 
 static struct sp_sock *socks[SP_FD_MAX];
 static unsigned int next_free;          /* no slot below it is free */
@@ -492,17 +492,49 @@ ssize_t sp_sendmsg(int fd, const struct msghdr *msg, int flags)
 }
 
 /*
+ * sendmmsg's normalised vector: UIO_MAXIOV entries (about 72 KiB) are too
+ * many for the stack, so each calling thread gets one buffer, freed when the
+ * thread exits.
+ */
+static pthread_key_t mmsg_key;
+static pthread_once_t mmsg_once = PTHREAD_ONCE_INIT;
+
+static void mmsg_key_init(void)
+{
+	if (pthread_key_create(&mmsg_key, free))
+		abort();        /* no keys left at start-up: nothing sensible to do */
+}
+
+static struct sp_msg *mmsg_scratch(void)
+{
+	struct sp_msg *m;
+
+	pthread_once(&mmsg_once, mmsg_key_init);
+	m = pthread_getspecific(mmsg_key);
+	if (!m) {
+		m = malloc(UIO_MAXIOV * sizeof(*m));
+		if (m && pthread_setspecific(mmsg_key, m)) {
+			free(m);
+			m = NULL;
+		}
+	}
+	return m;
+}
+
+/*
  * ≈ __sys_sendmmsg: the count of messages sent, an error only when the first
  * one fails, msg_len filled for each sent, a short send ends the call. The
- * protocol gets whole chunks (one burst each); messages are normalised a
- * chunk at a time, and a bad entry ends the chunk before it.
+ * whole vector is normalised first (importing has no side effect, so a bad
+ * entry still ends the call right before it) and handed to the protocol in
+ * one call: one burst, limited only by what the ring or port and the credit
+ * take.
  */
 int sp_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-	struct sp_msg m[MMSG_CHUNK];
+	struct sp_msg *m;
 	struct sp_sock *sk;
 	unsigned int datagrams = 0, n, k, i;
-	int err = 0;
+	int err = 0, import_err = 0;
 
 	if ((unsigned int)flags & SP_MSG_CMSG_COMPAT)
 		return (int)fail(-EINVAL);
@@ -511,56 +543,48 @@ int sp_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 		return (int)fail(err);
 	if (vlen > UIO_MAXIOV)
 		vlen = UIO_MAXIOV;
+	if (!vlen)
+		return 0;
 	flags = send_flags(sk, flags);
+	m = mmsg_scratch();
+	if (!m)
+		return (int)fail(-ENOMEM);
 
-	while (datagrams < vlen) {
-		int import_err = 0;
+	for (n = 0; n < vlen; n++) {
+		/* no arithmetic on NULL (UB): a NULL vector fails at its first entry */
+		struct mmsghdr *e = vec ? vec + n : NULL;
 
-		for (n = 0; n < MMSG_CHUNK && datagrams + n < vlen; n++) {
-			/* no arithmetic on NULL (UB): a NULL vector fails at its first entry */
-			struct mmsghdr *e = vec ? vec + datagrams + n : NULL;
+		if (!e || !sp_access_ok(e, sizeof(*e)))
+			import_err = -EFAULT;
+		else
+			import_err = msg_import(&m[n], &e->msg_hdr, flags, MSG_EOR);
+		if (import_err)
+			break;
+	}
+	if (n == 0)
+		return (int)fail(import_err);
+	if (sk->ops->sendmmsg) {
+		k = sk->ops->sendmmsg(sk, m, n);
+	} else {
+		for (k = 0; k < n; k++) {
+			ssize_t r = sock_sendmsg(sk, &m[k]);
 
-			if (!e || !sp_access_ok(e, sizeof(*e)))
-				import_err = -EFAULT;
-			else
-				import_err = msg_import(&m[n], &e->msg_hdr, flags, MSG_EOR);
-			if (import_err)
+			if (r < 0 || (size_t)r < m[k].len) {
+				k++;
 				break;
-		}
-		if (n == 0) {
-			err = import_err;
-			break;
-		}
-		if (sk->ops->sendmmsg) {
-			k = sk->ops->sendmmsg(sk, m, n);
-		} else {
-			for (k = 0; k < n; k++) {
-				ssize_t r = sock_sendmsg(sk, &m[k]);
-
-				if (r < 0 || (size_t)r < m[k].len) {
-					k++;
-					break;
-				}
 			}
-		}
-		for (i = 0; i < k; i++) {
-			if (m[i].ret < 0) {
-				err = (int)m[i].ret;
-				goto out;
-			}
-			vec[datagrams].msg_len = (unsigned int)m[i].ret;
-			datagrams++;
-			if ((size_t)m[i].ret < m[i].len)
-				goto out;
-		}
-		if (k < n)      /* the protocol stopped without saying why: treat as a short count */
-			goto out;
-		if (import_err) {
-			err = import_err;
-			break;
 		}
 	}
-out:
+	for (i = 0; i < k; i++) {
+		if (m[i].ret < 0) {
+			err = (int)m[i].ret;
+			break;
+		}
+		vec[datagrams].msg_len = (unsigned int)m[i].ret;
+		datagrams++;
+		if ((size_t)m[i].ret < m[i].len)
+			break;
+	}
 	if (datagrams)
 		return (int)datagrams;
 	return err ? (int)fail(err) : 0;

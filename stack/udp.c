@@ -61,7 +61,13 @@ struct udp_sock {
 struct txbuf {
 	struct rte_mbuf **pkts;
 	unsigned int n, cap;
+	int64_t charge;                 /* truesize of pkts[0..n) */
+	unsigned int flushes;           /* times it went to the port */
 };
+
+/* sendmmsg: where each message's packets end in the txbuf, and whether it closed a cork. */
+static uint32_t mmsg_end[UIO_MAXIOV];
+static bool mmsg_corked[UIO_MAXIOV];
 
 static struct udp_sock *udp_socks;
 static struct txbuf tb;
@@ -344,6 +350,8 @@ static int txbuf_flush(struct udp_sock *us)
 	if (tb.n) {
 		sp_netif_xmit(sp_nif, tb.pkts, tb.n, us ? &us->wmem : NULL);
 		tb.n = 0;
+		tb.charge = 0;
+		tb.flushes++;
 	}
 	return 0;
 }
@@ -382,7 +390,13 @@ static int udp_wait_wmem(struct udp_sock *us, int flags)
 		return err;
 	if (sk->shutdown & SP_SEND_SHUTDOWN)
 		return -EPIPE;
-	if (us->wmem.alloc < sk->sndbuf)
+	/*
+	 * A vector waits in the txbuf for one burst. While the port takes all
+	 * (no backlog) it will take the txbuf too (udp_sendmmsg checks again
+	 * what it did not); once it refuses, the txbuf is headed for the
+	 * backlog and counts against the send buffer now.
+	 */
+	if (us->wmem.alloc + (sp_nif->bl_len ? tb.charge : 0) < sk->sndbuf)
 		return 0;
 	txbuf_flush(us);
 	sp_netif_flush(sp_nif);
@@ -466,7 +480,10 @@ static int udp_emit(struct udp_sock *us, const struct sp_route *rt, uint16_t dpo
 	n = sp_ip_udp_build(nif, &d, tb.pkts + tb.n, tb.cap - tb.n);
 	if (n < 0)
 		return n;
-	tb.n += sp_neigh_output(nif, rt, tb.pkts + tb.n, (unsigned int)n);
+	n = (int)sp_neigh_output(nif, rt, tb.pkts + tb.n, (unsigned int)n);
+	for (int i = 0; i < n; i++)
+		tb.charge += sp_pkt_truesize(tb.pkts[tb.n + i]);
+	tb.n += (unsigned int)n;
 	return 0;
 }
 
@@ -605,20 +622,66 @@ static ssize_t udp_sendmsg(struct sp_sock *sk, struct sp_msg *m)
 	return ret;
 }
 
+/*
+ * After the burst: what the port did not take would be charged to the send
+ * buffer, so each such datagram passes the check the kernel makes when it
+ * allocates it (room, or wait as SO_SNDTIMEO allows). The first that fails
+ * ends the vector there, as __sys_sendmmsg ends: it and every later one are
+ * dropped unsent. Messages before base already went out in an earlier flush.
+ */
+static unsigned int udp_mmsg_burst(struct udp_sock *us, struct sp_msg *m, unsigned int base, unsigned int k)
+{
+	struct rte_mbuf **p = tb.pkts;
+	unsigned int total = tb.n, taken, j, start, i;
+	int err;
+
+	if (!total)
+		return k;
+	tb.n = 0;
+	tb.charge = 0;
+	tb.flushes++;
+	taken = sp_netif_xmit_now(sp_nif, p, total);
+	for (j = base; j < k && taken < total; j++) {
+		start = j == base ? 0 : mmsg_end[j - 1];
+		if (mmsg_end[j] <= taken || start == mmsg_end[j])
+			continue;               /* on the port already, or no packets */
+		if (start < taken) {
+			start = taken;          /* the port took part of it: the rest follows */
+		} else if (!mmsg_corked[j] && m[j].ret >= 0) {
+			err = udp_wait_wmem(us, m[j].flags);
+			if (err) {
+				for (i = start; i < total; i++)
+					rte_pktmbuf_free(p[i]);
+				m[j].ret = err;
+				if (us->pending)        /* a cork a later message began */
+					udp_flush_pending(us);
+				return j + 1;
+			}
+		}
+		sp_netif_xmit(sp_nif, p + start, mmsg_end[j] - start, &us->wmem);
+	}
+	return k;
+}
+
 /* The whole vector in one burst; stops at the first failure as __sys_sendmmsg does. */
 static unsigned int udp_sendmmsg(struct sp_sock *sk, struct sp_msg *m, unsigned int n)
 {
 	struct udp_sock *us = udp_sk(sk);
-	unsigned int i;
+	unsigned int i, base = 0, flushes;
 
 	for (i = 0; i < n; i++) {
+		mmsg_corked[i] = us->pending;
+		flushes = tb.flushes;
 		m[i].ret = udp_send_one(us, &m[i]);
+		if (tb.flushes != flushes)
+			base = i;       /* earlier messages went to the port or the backlog */
+		mmsg_end[i] = tb.n;
 		if (m[i].ret < 0) {
 			i++;
 			break;
 		}
 	}
-	txbuf_flush(us);
+	i = udp_mmsg_burst(us, m, base, i);
 	udp_push_backlog();
 	return i;
 }
@@ -931,13 +994,15 @@ static int udp_init(const struct sp_init_cfg *cfg)
 		sp_netif_close();
 		return err;
 	}
-	tb.cap = SP_TX_BURST + sp_ip_max_frags(sp_nif);
+	/* a whole sendmmsg vector of single-packet datagrams is one burst */
+	tb.cap = UIO_MAXIOV + sp_ip_max_frags(sp_nif);
 	tb.pkts = calloc(tb.cap, sizeof(*tb.pkts));
 	if (!tb.pkts) {
 		sp_netif_close();
 		return -ENOMEM;
 	}
 	tb.n = 0;
+	tb.charge = 0;
 	ip_ident = (uint16_t)rte_rand();
 	return 0;
 }

@@ -38,8 +38,8 @@ struct virtio_vsock_sock {
 	uint32_t rx_cap, rx_head;
 };
 
+/* What a queued packet is charged to; its mbuf sits at the same index in txq_m. */
 struct txq_ent {
-	struct rte_mbuf *m;
 	struct virtio_vsock_sock *vvs;  /* NULL for packets of no socket (RST replies) or gone ones */
 	uint32_t payload;
 };
@@ -54,6 +54,8 @@ struct inflight_ent {
 static struct {
 	struct sp_vsock_dev *dev;
 	struct rte_mempool *pool;
+	/* send_pkt_queue: the mbufs apart, so that flush hands them to tx_burst as they lie */
+	struct rte_mbuf **txq_m;
 	struct txq_ent *txq;
 	unsigned int txq_n, txq_cap;
 	bool dead;
@@ -73,15 +75,21 @@ static inline struct virtio_vsock_sock *vvs_of(struct vsock_sock *vsk)
 static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t payload)
 {
 	if (vv.txq_n == vv.txq_cap) {
-		unsigned int cap = vv.txq_cap ? 2 * vv.txq_cap : 256;
-		struct txq_ent *q = realloc(vv.txq, cap * sizeof(*q));
+		unsigned int cap = vv.txq_cap ? 2 * vv.txq_cap : 1024;
+		struct rte_mbuf **qm = realloc(vv.txq_m, cap * sizeof(*qm));
+		struct txq_ent *q;
 
+		if (!qm)
+			return -ENOMEM;
+		vv.txq_m = qm;
+		q = realloc(vv.txq, cap * sizeof(*q));
 		if (!q)
 			return -ENOMEM;
 		vv.txq = q;
 		vv.txq_cap = cap;
 	}
-	vv.txq[vv.txq_n++] = (struct txq_ent){ m, vvs, payload };
+	vv.txq_m[vv.txq_n] = m;
+	vv.txq[vv.txq_n++] = (struct txq_ent){ vvs, payload };
 	if (vvs)
 		vvs->bytes_unsent += payload;
 	return 0;
@@ -110,7 +118,7 @@ static void vv_reap(void)
 	}
 }
 
-static void vv_inflight_push(const struct txq_ent *t)
+static void vv_inflight_push(const struct txq_ent *t, const struct rte_mbuf *m)
 {
 	struct inflight_ent *e;
 
@@ -124,15 +132,18 @@ static void vv_inflight_push(const struct txq_ent *t)
 	e = &vv.inflight[(vv.if_head + vv.if_n) & (vv.ring_size - 1)];
 	e->vvs = t->vvs;
 	e->payload = t->payload;
-	e->nseg = t->m->nb_segs;
+	e->nseg = m->nb_segs;
 	vv.if_desc += e->nseg;
 	vv.if_n++;
 }
 
-/* Everything queued goes to the ring in one burst; the rest waits in order. */
+/*
+ * Everything queued goes to the ring in one burst: one tx_burst call, one
+ * avail-index update, one kick, however long the queue (a whole sendmmsg
+ * vector). What the ring cannot take waits, in order, for the next flush.
+ */
 static unsigned int vv_flush(void)
 {
-	struct rte_mbuf *burst[512];
 	unsigned int done = 0, i, n, taken;
 
 	if (!vv.dev || (!vv.txq_n && !vv.dead))
@@ -143,7 +154,7 @@ static unsigned int vv_flush(void)
 		for (i = 0; i < vv.txq_n; i++) {
 			if (vv.txq[i].vvs)
 				vv.txq[i].vvs->bytes_unsent -= vv.txq[i].payload;
-			rte_pktmbuf_free(vv.txq[i].m);
+			rte_pktmbuf_free(vv.txq_m[i]);
 		}
 		vv.txq_n = 0;
 		for (i = 0; i < vv.if_n; i++) {
@@ -155,24 +166,17 @@ static unsigned int vv_flush(void)
 		vv.if_n = vv.if_desc = 0;
 		return 0;
 	}
-	/* One call normally; a queue longer than burst[] needs more. */
-	while (done < vv.txq_n) {
-		n = vv.txq_n - done;
-		if (n > RTE_DIM(burst))
-			n = RTE_DIM(burst);
-		for (i = 0; i < n; i++)
-			burst[i] = vv.txq[done + i].m;
-		taken = sp_vsock_tx_burst(vv.dev, burst, (uint16_t)n);
-		vv.st.tx_bursts++;
-		vv.st.tx_pkts += taken;
-		for (i = 0; i < taken; i++)
-			vv_inflight_push(&vv.txq[done + i]);
-		done += taken;
-		if (taken < n)
-			break;
-	}
+	/* One call: the ring (at most 4096 entries) fills long before uint16_t runs out. */
+	n = vv.txq_n < UINT16_MAX ? vv.txq_n : UINT16_MAX;
+	taken = sp_vsock_tx_burst(vv.dev, vv.txq_m, (uint16_t)n);
+	vv.st.tx_bursts++;
+	vv.st.tx_pkts += taken;
+	for (i = 0; i < taken; i++)
+		vv_inflight_push(&vv.txq[i], vv.txq_m[i]);
+	done = taken;
 	if (done < vv.txq_n) {
 		vv.st.tx_backlog += vv.txq_n - done;
+		memmove(vv.txq_m, vv.txq_m + done, (vv.txq_n - done) * sizeof(*vv.txq_m));
 		memmove(vv.txq, vv.txq + done, (vv.txq_n - done) * sizeof(*vv.txq));
 	}
 	vv.txq_n -= done;
@@ -407,7 +411,7 @@ static void vv_cancel_pkt(struct vsock_sock *vsk)
 	unsigned int i, j = 0;
 
 	for (i = 0; i < vv.txq_n; i++) {
-		struct rte_mbuf *m = vv.txq[i].m;
+		struct rte_mbuf *m = vv.txq_m[i];
 		const struct vsock_hdr *h = rte_pktmbuf_mtod(m, const struct vsock_hdr *);
 
 		if (vv.txq[i].vvs == vvs ||
@@ -418,6 +422,7 @@ static void vv_cancel_pkt(struct vsock_sock *vsk)
 			rte_pktmbuf_free(m);
 			continue;
 		}
+		vv.txq_m[j] = m;
 		vv.txq[j++] = vv.txq[i];
 	}
 	vv.txq_n = j;
@@ -856,7 +861,9 @@ void vsock_virtio_fini(void)
 	unsigned int i;
 
 	for (i = 0; i < vv.txq_n; i++)
-		rte_pktmbuf_free(vv.txq[i].m);
+		rte_pktmbuf_free(vv.txq_m[i]);
+	free(vv.txq_m);
+	vv.txq_m = NULL;
 	free(vv.txq);
 	vv.txq = NULL;
 	free(vv.inflight);

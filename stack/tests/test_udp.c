@@ -491,6 +491,56 @@ Test(udp, sendmmsg_is_one_burst)
 	cr_expect_eq(errno, EINVAL);
 }
 
+/*
+ * No chunking inside the stack: a vector of 1000 datagrams is one
+ * rte_eth_tx_burst. net_ring's ring holds 1023 frames, which bounds the
+ * burst on this port (a longer vector's rest goes in the next burst).
+ */
+Test(udp, sendmmsg_long_vector_is_one_burst)
+{
+	enum { N = 1000 };
+	static struct mmsghdr v[N];
+	static struct iovec iov[N];
+	static uint32_t seq[N][16];
+	struct sockaddr_in sd = sp_dst(4247);
+	struct rte_mbuf *m[64];
+	uint64_t bursts, pkts;
+	unsigned int got = 0, idle = 0;
+	int s = sp_udp();
+
+	memset(v, 0, sizeof(v));
+	for (unsigned int i = 0; i < N; i++) {
+		seq[i][0] = i;
+		iov[i] = (struct iovec){ seq[i], sizeof(seq[i]) };
+		v[i].msg_hdr = (struct msghdr){ .msg_name = &sd, .msg_namelen = sizeof(sd),
+						.msg_iov = &iov[i], .msg_iovlen = 1 };
+	}
+	bursts = sp_nif->st.tx_bursts;
+	pkts = sp_nif->st.tx_pkts;
+	cr_assert_eq(sp_sendmmsg(s, v, N, 0), N);
+	cr_expect_eq(sp_nif->st.tx_bursts - bursts, 1, "1000 datagrams, one rte_eth_tx_burst");
+	cr_expect_eq(sp_nif->st.tx_pkts - pkts, N);
+	/* every datagram on the wire, in order */
+	while (got < N && idle < 1000) {
+		uint16_t n = rte_eth_rx_burst(sp_nif->port_id, 0, m, 64);
+
+		if (!n) {
+			idle++;
+			usleep(100);
+		}
+		for (uint16_t i = 0; i < n; i++) {
+			uint32_t x;
+
+			mbuf_copy(m[i], sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
+				  sizeof(struct rte_udp_hdr), sizeof(x), &x);
+			cr_expect_eq(x, got, "datagram %u in order (got %u)", got, x);
+			got++;
+			rte_pktmbuf_free(m[i]);
+		}
+	}
+	cr_expect_eq(got, N);
+}
+
 Test(udp, full_port_gives_eagain_or_waits_sndtimeo)
 {
 	int s = sp_udp(), sndbuf = 65536, n = 0;

@@ -166,6 +166,8 @@ static void setup(void) { start("sink", NULL); }
 static void setup_other_cpu(void) { start("sink", getenv("SP_RATE_BACKEND_ARGS") ? getenv("SP_RATE_BACKEND_ARGS") : "--cpu=1"); }
 static void setup_small_pool(void) { start_dev("sink", "--buf-alloc=4194304", ",queue_size=64,pool_size=400"); }
 static void setup_no_event_idx(void) { start("sink", "--no-event-idx"); }
+/* a ring that holds a whole UIO_MAXIOV vector of one-descriptor packets */
+static void setup_big_ring(void) { start_dev("sink", "--no-event-idx", ",queue_size=1024,pool_size=4096"); }
 static void setup_echo(void) { start("echo", NULL); }
 
 static void teardown(void)
@@ -685,5 +687,42 @@ Test(vsock, large_send_one_burst, .init = setup_no_event_idx, .fini = teardown)
 	cr_assert_eq(b.tx_kicks - a.tx_kicks, 1);
 	cr_assert_eq(vb.tx_bursts - va.tx_bursts, 1);
 	cr_assert_eq(wait_stat("rx_bytes", 200000), 200000);
+	cr_assert_eq(peer_stat("credit_violations"), 0);
+}
+
+/*
+ * The whole sendmmsg vector is one burst: 1024 messages of 64 bytes (one
+ * descriptor each) on a ring of 1024 are 1024 packets, one avail-index
+ * update, one notification. A smaller ring bounds the burst: what it cannot
+ * take leaves on the next flush.
+ */
+Test(vsock, sendmmsg_uio_maxiov_one_kick, .init = setup_big_ring, .fini = teardown)
+{
+	static struct mmsghdr mm[UIO_MAXIOV];
+	static struct iovec iov[UIO_MAXIOV];
+	struct sp_vsock_stats a, b;
+	struct vsock_virtio_stats va, vb;
+	int fd, i;
+
+	fd = vsock_connected(0);
+	memset(mm, 0, sizeof(mm));
+	for (i = 0; i < UIO_MAXIOV; i++) {
+		iov[i].iov_base = buf + i * 64;
+		iov[i].iov_len = 64;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	spin(20);
+	dev_stats(&a);
+	vsock_virtio_get_stats(&va);
+	cr_assert_eq(sp_sendmmsg(fd, mm, UIO_MAXIOV, 0), UIO_MAXIOV);
+	dev_stats(&b);
+	vsock_virtio_get_stats(&vb);
+	for (i = 0; i < UIO_MAXIOV; i++)
+		cr_assert_eq(mm[i].msg_len, 64);
+	cr_assert_eq(b.tx_pkts - a.tx_pkts, UIO_MAXIOV, "one RW packet per message");
+	cr_assert_eq(b.tx_kicks - a.tx_kicks, 1, "one notification for 1024 messages");
+	cr_assert_eq(vb.tx_bursts - va.tx_bursts, 1, "one burst for 1024 messages");
+	cr_assert_eq(wait_stat("rx_bytes", UIO_MAXIOV * 64), UIO_MAXIOV * 64);
 	cr_assert_eq(peer_stat("credit_violations"), 0);
 }
