@@ -828,9 +828,10 @@ int vsock_virtio_init(const char *dev_name)
 	int err;
 
 	if (!dev) {
-		fprintf(stderr, "sendpath: vsock device %s not found (give --vdev=%s0,path=...)\n",
+		/* named but absent: an error, not "not configured" (-ENODEV) */
+		fprintf(stderr, "vsock: device %s does not exist (create it with --vdev=%s0,path=SOCK)\n",
 			dev_name, SP_VSOCK_DRIVER_NAME);
-		return -ENODEV;
+		return -ENXIO;
 	}
 	err = vsock_core_register(&vsock_virtio_transport);
 	if (err)

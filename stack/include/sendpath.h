@@ -36,7 +36,8 @@ struct sp_init_cfg {
 	const char *name;        /* program role for the EAL file prefix */
 	int cpu;                 /* -1: $SP_CPU or 0 */
 	unsigned int mem_mb;
-	/* vsock: a virtio-vsock device, by DPDK device name (created with --vdev=virtio_vsock0,...). */
+	/* vsock: a virtio-vsock device, by DPDK device name (created with --vdev=virtio_vsock0,...);
+	 * NULL: no vsock. A name with no such device fails sp_init with ENXIO. */
 	const char *vsock_dev;
 	/* udp: a DPDK ethdev port and its IPv4 configuration. */
 	int udp_port;            /* -1: no UDP */

@@ -726,3 +726,17 @@ Test(vsock, sendmmsg_uio_maxiov_one_kick, .init = setup_big_ring, .fini = teardo
 	cr_assert_eq(wait_stat("rx_bytes", UIO_MAXIOV * 64), UIO_MAXIOV * 64);
 	cr_assert_eq(peer_stat("credit_violations"), 0);
 }
+
+/* A device that is named but not there fails sp_init, as a missing UDP port does. */
+Test(vsock, missing_device_fails_init_enxio)
+{
+	struct sp_init_cfg cfg = { .start_eal = true, .name = "vsock-it", .cpu = -1, .mem_mb = 64,
+				   .udp_port = -1, .vsock_dev = "virtio_vsock7" };
+
+	errno = 0;
+	cr_assert_eq(sp_init(&cfg), -1);
+	cr_assert_eq(errno, ENXIO, "errno %d (%s)", errno, strerror(errno));
+	/* nothing is left half up: AF_VSOCK is not there */
+	cr_assert_eq(sp_socket(AF_VSOCK, SOCK_STREAM, 0), -1);
+	cr_assert_eq(errno, EAFNOSUPPORT);
+}
