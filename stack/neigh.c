@@ -112,6 +112,30 @@ int sp_neigh_add(uint32_t ip, const struct rte_ether_addr *mac)
 	return 0;
 }
 
+/* The public face of sp_neigh_add (sendpath.h): errno, and addresses ARP never resolves refused. */
+int sp_neigh_add_static(struct in_addr ip, const uint8_t mac[6])
+{
+	struct rte_ether_addr ea;
+	uint32_t h = ntohl(ip.s_addr);
+	int err;
+
+	if (!sp_nif) {
+		errno = ENODEV;
+		return -1;
+	}
+	if (!mac || h == INADDR_ANY || h == INADDR_BROADCAST || IN_MULTICAST(h)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(ea.addr_bytes, mac, RTE_ETHER_ADDR_LEN);
+	err = sp_neigh_add(ip.s_addr, &ea);
+	if (err) {
+		errno = -err;
+		return -1;
+	}
+	return 0;
+}
+
 /* $SP_NEIGH: "10.0.0.2=02:00:00:00:00:02,10.0.0.3=..." static entries at start. */
 int sp_neigh_from_env(void)
 {

@@ -51,6 +51,15 @@ struct sp_init_cfg {
 int sp_init(const struct sp_init_cfg *cfg);
 void sp_fini(void);
 
+/*
+ * udp: a static neighbour, as `ip neigh replace IP lladdr MAC nud permanent`
+ * on the UDP port: no ARP for ip, its packets go to mac (6 bytes); packets
+ * already waiting for ip leave now. Also at start from $SP_NEIGH
+ * ("IP=MAC,..."). Entries live until sp_fini. 0, or -1 with errno: ENODEV no
+ * UDP port, EINVAL ip 0/broadcast/multicast or mac NULL, ENOSPC table full.
+ */
+int sp_neigh_add_static(struct in_addr ip, const uint8_t mac[6]);
+
 /* Drives receive processing (credit updates, control packets, ARP). Returns work done. */
 int sp_poll(void);
 

@@ -541,6 +541,39 @@ Test(udp, sendmmsg_long_vector_is_one_burst)
 	cr_expect_eq(got, N);
 }
 
+/* The public static neighbour: the next frame to that address carries its MAC, no ARP. */
+Test(udp, public_static_neighbour)
+{
+	const uint8_t mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+	const uint8_t mac2[6] = { 0x02, 0x66, 0x77, 0x88, 0x99, 0xaa };
+	struct in_addr ip;
+	struct sockaddr_in sd = { .sin_family = AF_INET, .sin_port = htons(4248) };
+	int s = sp_udp();
+
+	inet_pton(AF_INET, "10.77.0.42", &ip);
+	sd.sin_addr = ip;
+	cr_assert_eq(sp_neigh_add_static(ip, mac), 0, "%s", strerror(errno));
+	cr_assert_eq(sp_sendto(s, "n", 1, 0, (void *)&sd, sizeof(sd)), 1);
+	cr_assert_eq(rx_frames(fr, 2), 1, "one frame, no ARP request");
+	cr_expect_eq(memcmp(fr[0].eth.dst_addr.addr_bytes, mac, 6), 0);
+	/* replace, as `ip neigh replace` */
+	cr_assert_eq(sp_neigh_add_static(ip, mac2), 0);
+	cr_assert_eq(sp_sendto(s, "n", 1, 0, (void *)&sd, sizeof(sd)), 1);
+	cr_assert_eq(rx_frames(fr, 2), 1);
+	cr_expect_eq(memcmp(fr[0].eth.dst_addr.addr_bytes, mac2, 6), 0);
+	/* addresses ARP never resolves, and no MAC */
+	errno = 0;
+	cr_expect_eq(sp_neigh_add_static((struct in_addr){ 0 }, mac), -1);
+	cr_expect_eq(errno, EINVAL);
+	inet_pton(AF_INET, "239.1.2.3", &ip);
+	errno = 0;
+	cr_expect_eq(sp_neigh_add_static(ip, mac), -1);
+	cr_expect_eq(errno, EINVAL);
+	errno = 0;
+	cr_expect_eq(sp_neigh_add_static(sd.sin_addr, NULL), -1);
+	cr_expect_eq(errno, EINVAL);
+}
+
 Test(udp, full_port_gives_eagain_or_waits_sndtimeo)
 {
 	int s = sp_udp(), sndbuf = 65536, n = 0;
