@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs sendpath's libFuzzer targets for a bounded time each (docs/reliability.md).
 #
-#   scripts/fuzz.sh [TARGET...]        targets: fuzz_backend fuzz_pmd_used fuzz_sendmsg (default: all)
+#   scripts/fuzz.sh [TARGET...]   targets: fuzz_backend fuzz_pmd_used fuzz_sendmsg fuzz_vsock_rx (default: all)
 #
 # Env: SP_FUZZ_TIME   seconds per target (default 20)
 #      SP_FUZZ_BUILD  the clang build dir (default build-fuzz); set up here when missing:
@@ -16,14 +16,14 @@ build=${SP_FUZZ_BUILD:-${SP_FUZZ_BUILD_DEFAULT:-$top/build-fuzz}}
 secs=${SP_FUZZ_TIME:-${SP_FUZZ_TIME_DEFAULT:-20}}
 jobs=${SP_FUZZ_JOBS:-1}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_backend fuzz_pmd_used fuzz_sendmsg)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_backend fuzz_pmd_used fuzz_sendmsg fuzz_vsock_rx)
 
 declare -A bin=([fuzz_backend]=pmd/tests/fuzz_backend [fuzz_pmd_used]=pmd/tests/fuzz_pmd_used
-		[fuzz_sendmsg]=stack/fuzz_sendmsg)
+		[fuzz_sendmsg]=stack/fuzz_sendmsg [fuzz_vsock_rx]=stack/fuzz_vsock_rx)
 declare -A corpus=([fuzz_backend]=pmd/tests/corpus/fuzz_backend [fuzz_pmd_used]=pmd/tests/corpus/fuzz_pmd_used
-		   [fuzz_sendmsg]=stack/tests/corpus/fuzz_sendmsg)
+		   [fuzz_sendmsg]=stack/tests/corpus/fuzz_sendmsg [fuzz_vsock_rx]=stack/tests/corpus/fuzz_vsock_rx)
 # Inputs are ring memory images (backend) or op scripts; bound them.
-declare -A maxlen=([fuzz_backend]=33000 [fuzz_pmd_used]=4096 [fuzz_sendmsg]=4096)
+declare -A maxlen=([fuzz_backend]=33000 [fuzz_pmd_used]=4096 [fuzz_sendmsg]=4096 [fuzz_vsock_rx]=4096)
 
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (apt-get install clang libclang-rt-14-dev)"; exit 77; }
 
