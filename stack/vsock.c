@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -786,11 +787,38 @@ static int vsock_family_init(const struct sp_init_cfg *cfg)
 	return vsock_virtio_init(cfg->vsock_dev);
 }
 
+/*
+ * What close() left to send still goes out, as the kernel keeps sending after
+ * close: the device gets until the deadline to use every packet (and the
+ * peers to answer our SHUTDOWNs) before it is torn down. false: time ran out.
+ */
+static bool vsock_drain(uint64_t deadline)
+{
+	const struct vsock_transport *t = transport_g2h;
+
+	if (!t || !t->tx_pending)
+		return true;
+	for (;;) {
+		t->flush();
+		if (!t->progress() && t->tx_pending())
+			sched_yield();
+		if (!t->tx_pending())
+			return true;
+		if (sp_now_ns() >= deadline)
+			return false;
+	}
+}
+
 /* Sockets still closing get their RST now: nobody will poll for the peer's. */
 static void vsock_family_fini(void)
 {
+	uint64_t deadline = sp_now_ns() + VSOCK_FINI_DRAIN_NS;
 	struct vsock_sock *vsk, *next;
 	unsigned int i;
+
+	if (!vsock_drain(deadline))
+		fprintf(stderr, "vsock: the device did not take every packet within %llu ms; the rest is lost\n",
+			(unsigned long long)(VSOCK_FINI_DRAIN_NS / 1000000));
 
 	for (i = 0; i < VSOCK_HASH_SIZE; i++)
 		for (vsk = vsock_hash[i]; vsk; vsk = next) {
@@ -801,6 +829,7 @@ static void vsock_family_fini(void)
 			}
 		}
 	vsock_flush();
+	vsock_drain(deadline);  /* the RSTs too, while time is left */
 	if (transport_g2h && transport_g2h->fini)
 		transport_g2h->fini();
 }

@@ -33,6 +33,8 @@
 #define VSOCK_LAST_RESERVED_PORT      1023
 /* virtio_transport_common.c: how long close() waits for the peer's RST before sending one. */
 #define VSOCK_CLOSE_TIMEOUT_NS        (8ull * 1000000000ull)
+/* sp_fini: how long the device gets to use what was sent before it is torn down. */
+#define VSOCK_FINI_DRAIN_NS           (2ull * 1000000000ull)
 
 struct vsock_transport;
 
@@ -85,6 +87,8 @@ struct vsock_transport {
 
 	/* Hands every queued packet to the device: one burst. Returns packets still waiting. */
 	unsigned int (*flush)(void);
+	/* Packets queued or on the ring that the device has not used yet (0: drained, or device gone). */
+	unsigned int (*tx_pending)(void);
 	uint32_t (*get_local_cid)(void);
 	/* Receive, events, completions; returns work done. */
 	int (*progress)(void);

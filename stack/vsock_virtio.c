@@ -183,6 +183,14 @@ static unsigned int vv_flush(void)
 	return vv.txq_n;
 }
 
+static unsigned int vv_tx_pending(void)
+{
+	if (!vv.dev || vv.dead)
+		return 0;
+	vv_reap();
+	return vv.txq_n + vv.if_n;
+}
+
 static struct rte_mbuf *vv_mbuf_alloc(void)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(vv.pool);
@@ -817,6 +825,7 @@ const struct vsock_transport vsock_virtio_transport = {
 	.notify_buffer_size = vv_notify_buffer_size,
 	.unsent_bytes = vv_unsent_bytes,
 	.flush = vv_flush,
+	.tx_pending = vv_tx_pending,
 	.get_local_cid = vv_get_local_cid,
 	.progress = vv_progress,
 	.fini = vsock_virtio_fini,

@@ -49,6 +49,11 @@ struct sp_init_cfg {
 };
 
 int sp_init(const struct sp_init_cfg *cfg);
+/*
+ * Closes every socket and stops the stack. Data already sent is not lost:
+ * sp_fini waits (at most 2 s) until the vsock device has used every queued
+ * packet, as the kernel keeps sending after close, then tears it down.
+ */
 void sp_fini(void);
 
 /*

@@ -167,6 +167,8 @@ static void setup_other_cpu(void) { start("sink", getenv("SP_RATE_BACKEND_ARGS")
 static void setup_small_pool(void) { start_dev("sink", "--buf-alloc=4194304", ",queue_size=64,pool_size=400"); }
 static void setup_no_event_idx(void) { start("sink", "--no-event-idx"); }
 /* a ring that holds a whole UIO_MAXIOV vector of one-descriptor packets */
+/* everything a 2 MiB send needs fits: credit, ring, pool */
+static void setup_roomy(void) { start_dev("sink", "--buf-alloc=4194304", ",queue_size=1024,pool_size=4096"); }
 static void setup_big_ring(void) { start_dev("sink", "--no-event-idx", ",queue_size=1024,pool_size=4096"); }
 static void setup_echo(void) { start("echo", NULL); }
 
@@ -739,4 +741,40 @@ Test(vsock, missing_device_fails_init_enxio)
 	/* nothing is left half up: AF_VSOCK is not there */
 	cr_assert_eq(sp_socket(AF_VSOCK, SOCK_STREAM, 0), -1);
 	cr_assert_eq(errno, EAFNOSUPPORT);
+}
+
+/*
+ * close() then sp_fini() at once: what was sent is not lost. The 2 MiB are
+ * all within credit, so the send returns as soon as they are on the ring;
+ * sp_fini waits (bounded) until the device has used every packet before it
+ * tears the device down, as the kernel keeps sending after close.
+ */
+Test(vsock, close_then_fini_loses_nothing, .init = setup_roomy, .fini = teardown)
+{
+	int fd = vsock_connected(0);
+	size_t len = 2 << 20;
+	unsigned int i;
+
+	pid_t waker;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (char)(i * 7);
+	/* the device is slow: it sleeps through the send and wakes 300 ms later */
+	cr_assert_eq(kill(backend, SIGSTOP), 0);
+	waker = fork();
+	cr_assert_geq(waker, 0);
+	if (waker == 0) {
+		usleep(300000);
+		kill(backend, SIGCONT);
+		_exit(0);
+	}
+	cr_assert_eq(sp_send(fd, buf, len, 0), (ssize_t)len);
+	cr_assert_eq(sp_close(fd), 0);
+	sp_fini();
+	waitpid(waker, NULL, 0);
+	/* the backend lists the connection under closed, with every byte */
+	for (i = 0; i < 500 && !strstr(ctl("stats"), "\"closed\":[{"); i++)
+		usleep(10000);
+	cr_assert_eq(stat_after("\"closed\"", "rx_bytes"), (long long)len);
+	cr_assert_eq(peer_stat("credit_violations"), 0);
 }
