@@ -38,8 +38,15 @@
 
 #define SP_VSOCK_CID	3
 #define VSOCK_SHUTDOWN_SEND_BIT 2	/* in the backend's peer_shutdown: we shut down sending */
-#define UDP_SP_IP	"10.77.0.2"	/* the stack's address on the tap link */
-#define UDP_PEER_IP	"10.77.0.1"	/* the kernel's end of the tap, in our own namespace */
+/*
+ * The tap link's subnet, 10.77.N.0/24 with N from the scenario's ports: scenarios running at
+ * once each have their own tap in the one namespace, and the kernel's replies (ICMP) must
+ * route back through the right one. .1 is the kernel's end, .2 the stack's.
+ */
+static uint32_t udp_net;	/* host order */
+#define UDP_PEER_IP	htonl(udp_net | 1)
+#define UDP_SP_IP	htonl(udp_net | 2)
+#define UDP_BCAST_IP	htonl(udp_net | 255)
 
 const bool sc_sendpath_built = true;
 
@@ -225,7 +232,7 @@ static int tap_kernel_side(const char *ifname)
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	sin->sin_family = AF_INET;
-	inet_pton(AF_INET, UDP_PEER_IP, &sin->sin_addr);
+	sin->sin_addr.s_addr = UDP_PEER_IP;
 	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0)
 		goto out;
 	inet_pton(AF_INET, "255.255.255.0", &sin->sin_addr);
@@ -240,7 +247,7 @@ static int tap_kernel_side(const char *ifname)
 	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
 		goto out;
 	memcpy(mac.addr_bytes, ifr.ifr_hwaddr.sa_data, RTE_ETHER_ADDR_LEN);
-	ret = sp_neigh_add(inet_addr(UDP_PEER_IP), &mac);
+	ret = sp_neigh_add(UDP_PEER_IP, &mac);
 out:
 	close(fd);
 	return ret;
@@ -284,7 +291,8 @@ static int s_init(enum sc_proto proto, unsigned int port_base)
 		snprintf(vdev, sizeof(vdev), "net_tap0,iface=%s", bp.ifname);
 		cfg.vdevs[0] = vdev;
 		cfg.udp_port = 0;
-		inet_pton(AF_INET, UDP_SP_IP, &cfg.udp_ip);
+		udp_net = (10u << 24) | (77u << 16) | (((port_base / 4) % 250) << 8);
+		cfg.udp_ip = UDP_SP_IP;
 		inet_pton(AF_INET, "255.255.255.0", &cfg.udp_netmask);
 		cfg.udp_mtu = 1500;
 	}
@@ -360,17 +368,17 @@ static int s_addr(enum sc_addr_role role, struct sockaddr_storage *ss, socklen_t
 
 	in->sin_family = AF_INET;
 	*len = sizeof(*in);
-	inet_pton(AF_INET, UDP_PEER_IP, &in->sin_addr);
+	in->sin_addr.s_addr = UDP_PEER_IP;
 	switch (role) {
 	case SC_ADDR_PEER: in->sin_port = htons(bp.port); break;
 	case SC_ADDR_REFUSED: in->sin_port = htons(bp.port + 1); break;
 	case SC_ADDR_BCAST:
-		inet_pton(AF_INET, "10.77.0.255", &in->sin_addr);
+		in->sin_addr.s_addr = UDP_BCAST_IP;
 		in->sin_port = htons(bp.port);
 		break;
-	case SC_ADDR_LOCAL: inet_pton(AF_INET, UDP_SP_IP, &in->sin_addr); in->sin_port = 0; break;
+	case SC_ADDR_LOCAL: in->sin_addr.s_addr = UDP_SP_IP; in->sin_port = 0; break;
 	case SC_ADDR_LOCAL_PORT:
-		inet_pton(AF_INET, UDP_SP_IP, &in->sin_addr);
+		in->sin_addr.s_addr = UDP_SP_IP;
 		in->sin_port = htons(bp.port + 2);
 		break;
 	case SC_ADDR_PEER_PORT0: in->sin_port = 0; break;

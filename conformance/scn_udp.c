@@ -623,6 +623,30 @@ static void sendmmsg_mixed_dest(struct sc *s)
 	sc_peer_read(s, 0, 3);
 }
 
+static void huge_lengths(struct sc *s)
+{
+	int fd = unconnected(s);
+	struct iovec iov[2];
+	struct msghdr msg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	sc_addr_of(s, SC_ADDR_PEER, &ss, &len);
+	sc_sendto_raw(s, fd, sc_payload(s, 4u << 20), (size_t)1 << 40, 0, (struct sockaddr *)&ss,
+		      len, "peer len=2^40");
+	memset(&msg, 0, sizeof(msg));
+	iov[0].iov_base = (void *)sc_payload(s, 10);
+	iov[0].iov_len = 10;
+	iov[1].iov_base = iov[0].iov_base;
+	iov[1].iov_len = (size_t)-1;
+	msg.msg_name = &ss;
+	msg.msg_namelen = len;
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	sc_sendmsg_raw(s, fd, &msg, 0, "to=peer iov=[10,-1]");
+	sc_peer_read_wait(s, 0, 1, 200);
+}
+
 const struct sc_scenario sc_udp_scenarios[] = {
 #define U(n, w) { "udp_" #n, SC_UDP, w, n }
 	U(sendto_basic, "unconnected sendto delivers each datagram"),
@@ -674,6 +698,7 @@ const struct sc_scenario sc_udp_scenarios[] = {
 	U(cork_fragmented, "MSG_MORE building a datagram above the MTU"),
 	U(other_flags, "MSG_CONFIRM, MSG_DONTROUTE, MSG_EOR, MSG_WAITALL, MSG_PEEK on send"),
 	U(sendmmsg_mixed_dest, "sendmmsg stops at a message refused with EACCES"),
+	U(huge_lengths, "a length above INT_MAX and a negative iov_len"),
 #undef U
 	{ NULL, SC_UDP, NULL, NULL },
 };

@@ -948,6 +948,43 @@ static void shutdown_twice(struct sc *s)
 	sc_peer_read(s, pc, 200);
 }
 
+static void dontwait_beats_sndtimeo(struct sc *s)
+{
+	int pc, fd = sc_connected(s, 0, &pc);
+
+	sc_set_sndtimeo(s, fd, 5000);
+	sc_send(s, fd, DEFAULT_BUF, MSG_DONTWAIT);
+	sc_send(s, fd, 1, MSG_DONTWAIT);	/* at once, not after 5 s */
+	(void)pc;
+}
+
+static void send_huge_len(struct sc *s)
+{
+	int pc, fd = sc_connected(s, 0, &pc);
+	const void *buf = sc_payload(s, 4u << 20);
+
+	/* the length is capped (INT_MAX) and only the credit is copied */
+	sc_send_buf(s, fd, buf, (size_t)1 << 40, MSG_DONTWAIT, "buf=4MiB ");
+	sc_peer_read(s, pc, DEFAULT_BUF);
+}
+
+static void sendmsg_negative_iov_len(struct sc *s)
+{
+	int pc, fd = sc_connected(s, 0, &pc);
+	struct iovec iov[2];
+	struct msghdr msg;
+
+	memset(&msg, 0, sizeof(msg));
+	iov[0].iov_base = (void *)sc_payload(s, 10);
+	iov[0].iov_len = 10;
+	iov[1].iov_base = iov[0].iov_base;
+	iov[1].iov_len = (size_t)-1;
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 2;
+	sc_sendmsg_raw(s, fd, &msg, 0, "iov=[10,-1]");
+	sc_peer_read_wait(s, pc, 10, 200);
+}
+
 const struct sc_scenario sc_vsock_scenarios[] = {
 #define V(n, w) { "vsock_" #n, SC_VSOCK, w, n }
 	V(send_basic, "connected send delivers the bytes"),
@@ -1034,6 +1071,9 @@ const struct sc_scenario sc_vsock_scenarios[] = {
 	V(sendmmsg_sndtimeo, "sendmmsg with SO_SNDTIMEO: partial vector, then EAGAIN"),
 	V(ioctl_unconnected, "SIOCOUTQ/SIOCINQ on an unconnected socket"),
 	V(shutdown_twice, "shutdown repeated; data before SHUT_WR delivered, EOF after"),
+	V(dontwait_beats_sndtimeo, "MSG_DONTWAIT does not wait out SO_SNDTIMEO"),
+	V(send_huge_len, "a length above INT_MAX: capped, the credit's worth is sent"),
+	V(sendmsg_negative_iov_len, "an iov_len negative as ssize_t: EINVAL, nothing sent"),
 #undef V
 	{ NULL, SC_VSOCK, NULL, NULL },
 };
