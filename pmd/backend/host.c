@@ -357,6 +357,7 @@ void host_recv(struct host *h, const struct vsock_hdr *hdr, const struct vb_chai
 		conn_rx_rw(h, c, hdr, ch);
 		break;
 	case VSOCK_OP_CREDIT_UPDATE:
+		h->n.credit_updates_received++;
 		/* More room at the peer: echo may have something to send. */
 		if (c->echo_len)
 			host_conn_mark(h, c, 0);

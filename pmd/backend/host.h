@@ -47,6 +47,7 @@ static inline uint8_t vb_pattern_byte(uint64_t i)
 #define CONN_TX_CREDIT    (1u << 1)
 #define CONN_TX_SHUTDOWN  (1u << 2)
 #define CONN_TX_RST       (1u << 3)
+#define CONN_TX_CREDIT_REQ (1u << 4)
 
 enum conn_state { CONN_ESTABLISHED, CONN_CLOSING };
 
@@ -108,6 +109,8 @@ struct host_counters {
 	uint64_t bad_hdr[VB_PKT__MAX];
 	uint64_t rst_sent, rst_received, orphan_rst_dropped;
 	uint64_t resets;          /* device stopped or frontend gone: state dropped */
+	uint64_t credit_requests_sent, credit_updates_received;
+	uint64_t transport_resets_sent;  /* "transport-reset": events posted */
 };
 
 struct host {

@@ -157,6 +157,13 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 				count++;
 			}
 		snprintf(reply, len, "ok %d", count);
+	} else if (!strcmp(argv[0], "credit-request") && argc == 1) {
+		TAILQ_FOREACH(c, &h->conns, all)
+			if (match(c, port) && c->state == CONN_ESTABLISHED) {
+				host_conn_mark(h, c, CONN_TX_CREDIT_REQ);
+				count++;
+			}
+		snprintf(reply, len, "ok %d", count);
 	} else if (!strcmp(argv[0], "buf-alloc") && argc == 2 && parse_u64(argv[1], &v) &&
 		   v <= UINT32_MAX / 2) {
 		if (port < 0)
@@ -172,8 +179,8 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 		snprintf(reply, len, "ok %d", count);
 	} else {
 		snprintf(reply, len, "err unknown command '%s' (refuse on|off, stop-reading, read N, "
-			 "resume, shutdown rcv|send|both, rst, close, credit-update, buf-alloc N, "
-			 "stats, exit; optional trailing 'port P')", argv[0]);
+			 "resume, shutdown rcv|send|both, rst, close, credit-update, credit-request, "
+			 "buf-alloc N, transport-reset, stats, exit; optional trailing 'port P')", argv[0]);
 	}
 }
 
@@ -286,6 +293,9 @@ void host_stats_fields(const struct host *h, FILE *f)
 		n->credit_violations, n->verify_errors, n->bad_src_cid, n->bad_dst_cid,
 		n->proto_errors, n->rst_sent, n->rst_received, n->orphan_rst_dropped,
 		n->resets);
+	fprintf(f, "\"credit_requests_sent\":%" PRIu64 ",\"credit_updates_received\":%" PRIu64
+		",\"transport_resets_sent\":%" PRIu64 ",", n->credit_requests_sent,
+		n->credit_updates_received, n->transport_resets_sent);
 	fprintf(f, "\"bad_hdr\":{");
 	for (int i = 1; i < VB_PKT__MAX; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", vb_pkt_fault_name(i), n->bad_hdr[i]);

@@ -78,6 +78,8 @@ static int conn_output_one(struct host *h, struct conn *c, const struct host_tx_
 		op = VSOCK_OP_RW;
 	else if (c->tx_pending & CONN_TX_CREDIT)
 		op = VSOCK_OP_CREDIT_UPDATE;
+	else if (c->tx_pending & CONN_TX_CREDIT_REQ)
+		op = VSOCK_OP_CREDIT_REQUEST;
 	else if (c->tx_pending & CONN_TX_SHUTDOWN)
 		op = VSOCK_OP_SHUTDOWN;
 	else if (c->tx_pending & CONN_TX_RST)
@@ -115,6 +117,10 @@ static int conn_output_one(struct host *h, struct conn *c, const struct host_tx_
 		c->cr.rx_bytes -= len;
 		c->cr.fwd_cnt += len;
 		advertise(c, &o);
+		break;
+	case VSOCK_OP_CREDIT_REQUEST:
+		c->tx_pending &= ~CONN_TX_CREDIT_REQ;
+		h->n.credit_requests_sent++;
 		break;
 	case VSOCK_OP_SHUTDOWN:
 		o.flags = c->shutdown_pending;

@@ -5,6 +5,7 @@
  * between the rings and the host logic and serves the control socket; it
  * spins while there is traffic and sleeps on the kick eventfds when idle.
  */
+#include <endian.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -224,6 +225,56 @@ static void stats_json(struct backend *b, FILE *f)
 	fprintf(f, "}");
 }
 
+/*
+ * "transport-reset": VIRTIO_VSOCK_EVENT_TRANSPORT_RESET in the next buffer the
+ * driver posted on the event queue, then every connection is forgotten
+ * without a packet, as after a migration: the driver resets its sockets.
+ * QEMU keeps the event queue to itself, so this works with our driver only.
+ */
+static void transport_reset(struct backend *b, FILE *reply)
+{
+	struct vb_dev *d = &b->dev;
+	struct vb_vq *vq = &d->vq[VB_VQ_EVENT];
+	uint32_t id = htole32(VSOCK_EVENT_TRANSPORT_RESET);
+	unsigned int n = b->host.nconns - b->host.nctl;
+	enum vb_chain_fault f;
+	struct vb_chain c;
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->ready || d->gen != d->seen_gen) {
+		fputs("err the device is not running", reply);
+	} else if (!d->vq_ok[VB_VQ_EVENT] || !d->enabled[VB_VQ_EVENT]) {
+		fputs("err the frontend gave no event queue", reply);
+	} else if (!vb_vq_avail_count(vq)) {
+		fputs("err no event buffer posted", reply);
+	} else if ((f = vb_vq_pop(vq, &d->mem, true, &c)) != VB_CHAIN_OK) {
+		d->bad_chains++;
+		if (f != VB_CHAIN_BAD_HEAD) {
+			vb_vq_push(vq, c.head, 0);
+			vb_vq_flush(vq);
+		}
+		fprintf(reply, "err bad event buffer (%s)", vb_chain_fault_name(f));
+	} else if (vb_chain_write(&c, 0, &id, sizeof(id)) != sizeof(id)) {
+		vb_vq_push(vq, c.head, 0);
+		vb_vq_flush(vq);
+		fputs("err event buffer shorter than an event", reply);
+	} else {
+		struct conn *k, *next;
+
+		vb_vq_push(vq, c.head, sizeof(id));
+		vb_vq_flush(vq);
+		/* a control connection may be carrying this very command: it stays */
+		for (k = TAILQ_FIRST(&b->host.conns); k; k = next) {
+			next = TAILQ_NEXT(k, all);
+			if (!k->is_ctl)
+				host_conn_free(&b->host, k, "reset");
+		}
+		b->host.n.transport_resets_sent++;
+		fprintf(reply, "ok %u", n);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void ctl_line(void *arg, const char *line, FILE *reply)
 {
 	struct backend *b = arg;
@@ -233,6 +284,8 @@ static void ctl_line(void *arg, const char *line, FILE *reply)
 		line++;
 	if (!strcmp(line, "stats") || !strcmp(line, "stats\r")) {
 		stats_json(b, reply);
+	} else if (!strcmp(line, "transport-reset") || !strcmp(line, "transport-reset\r")) {
+		transport_reset(b, reply);
 	} else if (!strcmp(line, "exit") || !strcmp(line, "exit\r")) {
 		stop = 1;
 		fputs("ok", reply);

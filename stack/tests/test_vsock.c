@@ -778,3 +778,60 @@ Test(vsock, close_then_fini_loses_nothing, .init = setup_roomy, .fini = teardown
 	cr_assert_eq(stat_after("\"closed\"", "rx_bytes"), (long long)len);
 	cr_assert_eq(peer_stat("credit_violations"), 0);
 }
+
+/* The host asks for our credit (CREDIT_REQUEST): the stack answers with CREDIT_UPDATE. */
+Test(vsock, credit_request_is_answered, .init = setup, .fini = teardown)
+{
+	int fd = vsock_connected(0);
+	struct vsock_virtio_stats va, vb;
+	long long before;
+
+	(void)fd;
+	spin(20);
+	before = peer_stat("credit_updates_received");
+	vsock_virtio_get_stats(&va);
+	cr_assert_str_eq(ctl("credit-request"), "ok 1");
+	cr_assert_geq(wait_stat("credit_updates_received", before + 1), before + 1,
+		      "the backend saw our CREDIT_UPDATE");
+	cr_assert_eq(peer_stat("credit_requests_sent"), 1);
+	vsock_virtio_get_stats(&vb);
+	cr_assert_eq(vb.credit_requests_answered - va.credit_requests_answered, 1);
+	cr_assert_eq(peer_stat("proto_errors"), 0);
+}
+
+/*
+ * The host posts VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue: every
+ * connected socket is reset as the kernel resets it (state CLOSE, SO_ERROR
+ * ECONNRESET, so a send says ENOTCONN), and new connections work.
+ */
+Test(vsock, transport_reset_event, .init = setup, .fini = teardown)
+{
+	int a = vsock_connected(0), b = vsock_connected(0), c, err = -1, i;
+	struct vsock_virtio_stats vs;
+	socklen_t l = sizeof(err);
+
+	spin(20);
+	cr_assert_str_eq(ctl("transport-reset"), "ok 2");
+	for (i = 0; i < 1000; i++) {
+		vsock_virtio_get_stats(&vs);
+		if (vs.transport_resets)
+			break;
+		spin(1);
+	}
+	cr_assert_eq(vs.transport_resets, 1, "the stack saw the event");
+	cr_assert_eq(sp_getsockopt(a, SOL_SOCKET, SO_ERROR, &err, &l), 0);
+	cr_assert_eq(err, ECONNRESET);
+	errno = 0;
+	cr_assert_eq(sp_send(b, buf, 10, MSG_NOSIGNAL), -1);
+	cr_assert_eq(errno, ENOTCONN);
+	cr_assert_eq(sp_getsockopt(b, SOL_SOCKET, SO_ERROR, &err, &l), 0);
+	cr_assert_eq(err, ECONNRESET);
+	cr_assert_eq(sp_close(a), 0);
+	cr_assert_eq(sp_close(b), 0);
+	/* a new connection works, and its bytes arrive */
+	c = vsock_connected(0);
+	cr_assert_eq(sp_send(c, buf, 5000, 0), 5000);
+	cr_assert_eq(wait_stat("rx_bytes", 5000), 5000);
+	cr_assert_eq(peer_stat("transport_resets_sent"), 1);
+	cr_assert_eq(peer_stat("credit_violations"), 0);
+}
