@@ -249,6 +249,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (sp_env_init(&cfg) != 0)
 		exit(1);
+	/* at the end of a timed run: no DPDK runtime dir left behind */
+	atexit(sp_env_fini);
 	return 0;
 }
 

@@ -341,6 +341,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	for (size_t i = 0; i < DATA; i++)
 		data[i] = (uint8_t)i;
+	atexit(sp_fini);        /* EAL and its runtime dir go at the end of a timed run */
 	return 0;
 }
 

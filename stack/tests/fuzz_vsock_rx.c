@@ -358,6 +358,13 @@ static void run(struct script *s)
 	}
 }
 
+static void fini(void)
+{
+	sp_fini();
+	sp_vsock_dev_destroy(sp_vsock_dev_get("vsock_fz"));
+	sp_env_fini();          /* no DPDK runtime dir left behind */
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size);
 
@@ -378,6 +385,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7);
+	atexit(fini);
 	return 0;
 }
 
