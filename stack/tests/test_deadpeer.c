@@ -14,6 +14,8 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ip.h"
 #include "sendpath.h"
 #include "sock.h"
 #include "sp_env.h"
@@ -278,4 +281,118 @@ Test(deadpeer, sockets_and_hugepage_files_owner_only)
 	}
 	closedir(d);
 	cr_log_info("deadpeer: %u hugepage files of sendpath processes, all owner-only", huge);
+}
+
+/*
+ * UDP whose vhost-user peer (sp-net-sink) dies: the port stops taking frames.
+ * The kernel's answer for a device that stops transmitting: the qdisc queues,
+ * then drops, the skbs are freed, and a blocking UDP send never waits for
+ * them (it returns the length; the datagrams are lost, as UDP may lose them).
+ * Each call must return within a bound, never sit out SO_SNDTIMEO.
+ */
+static pid_t sink;
+static char sink_sock[96], sink_err[128];
+
+static void udp_setup(void)
+{
+	const char *bin = getenv("SP_NET_SINK");
+	struct sp_init_cfg cfg = { .start_eal = true, .name = "deadpeer-udp", .cpu = -1, .mem_mb = 256,
+				   .udp_port = 0 };
+	char vdev[256], path[128];
+	double deadline = now_s() + 20;
+
+	if (!bin || access(bin, X_OK))
+		cr_skip_test("SP_NET_SINK does not name sp-net-sink");
+	snprintf(sink_sock, sizeof(sink_sock), "deadpeer-udp-%d.sock", getpid());
+	snprintf(sink_err, sizeof(sink_err), "/tmp/deadpeer-udp-%d.err", getpid());
+	sink = fork();
+	cr_assert_geq(sink, 0);
+	if (sink == 0) {
+		char *argv[] = { (char *)bin, "--socket", sink_sock, "--idle", "0", "--clock", "none", NULL };
+		int e = open(sink_err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (e < 0 || dup2(e, 2) < 0)
+			_exit(127);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execv(bin, argv);
+		_exit(127);
+	}
+	for (;;) {
+		char b[4096] = "";
+		FILE *f = fopen(sink_err, "r");
+
+		if (f) {
+			if (!fread(b, 1, sizeof(b) - 1, f))
+				b[0] = '\0';
+			fclose(f);
+		}
+		if (strstr(b, "sink: listening"))
+			break;
+		cr_assert_lt(now_s(), deadline, "sink did not listen: %s", b);
+		usleep(20000);
+	}
+	sp_env_run_path(sink_sock, path, sizeof(path));
+	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s,queue_size=256", path);
+	cfg.vdevs[0] = vdev;
+	cfg.udp_ip = inet_addr("10.0.8.1");
+	cfg.udp_netmask = inet_addr("255.255.255.0");
+	cr_assert_eq(sp_init(&cfg), 0, "sp_init: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void udp_teardown(void)
+{
+	sp_fini();
+	if (sink > 0) {
+		kill(sink, SIGKILL);
+		waitpid(sink, NULL, 0);
+	}
+	unlink(sink_err);
+}
+
+/*
+ * Disabled until stack/udp.c drops what a dead port will never take: today the
+ * send-buffer wait (udp_wait_wmem) waits for completions that never come, so
+ * a blocking send sits out SO_SNDTIMEO (forever by default) and then fails
+ * EAGAIN. Measured: slowest call 2001 ms with SO_SNDTIMEO 2 s, after ~120
+ * sends (remove .disabled to see it fail).
+ */
+Test(deadpeer_udp, sends_never_wait_for_a_dead_port, .init = udp_setup, .fini = udp_teardown, .timeout = 60,
+     .disabled = true)
+{
+	const struct rte_ether_addr mac = { { 0x02, 0, 0, 0, 8, 2 } };
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(9) };
+	struct timeval tv = { .tv_sec = 2 };
+	double t0, worst = 0, end;
+	long ok = 0, failed = 0;
+	int fd = sp_socket(AF_INET, SOCK_DGRAM, 0), last_err = 0;
+
+	dst.sin_addr.s_addr = inet_addr("10.0.8.2");
+	cr_assert_eq(sp_neigh_add(dst.sin_addr.s_addr, &mac), 0);
+	cr_assert_eq(sp_connect(fd, (struct sockaddr *)&dst, sizeof(dst)), 0);
+	cr_assert_eq(sp_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(sp_send(fd, buf, 1000, 0), 1000);
+	kill(sink, SIGKILL);
+	waitpid(sink, NULL, 0);
+	sink = 0;
+	for (end = now_s() + 3; now_s() < end;) {
+		ssize_t r;
+
+		t0 = now_s();
+		r = sp_send(fd, buf, 1000, 0);
+		if (now_s() - t0 > worst)
+			worst = now_s() - t0;
+		if (r == 1000) {
+			ok++;
+		} else {
+			failed++;
+			last_err = errno;
+		}
+	}
+	cr_log_info("deadpeer_udp: after the sink died: %ld sends returned the length, %ld failed (last %s), "
+		    "slowest call %.1f ms", ok, failed, strerrorname_np(last_err) ?: "-", worst * 1e3);
+	cr_expect_lt(worst, 0.5, "a send waited %.0f ms for a port that will never drain", worst * 1e3);
+	cr_expect_eq(failed, 0, "the kernel drops at the device, the send succeeds (last errno %s)",
+		     strerrorname_np(last_err) ?: "-");
 }
