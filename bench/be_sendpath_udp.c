@@ -76,6 +76,33 @@ static double json_num(const char *json, const char *key)
 	return p ? strtod(p + strlen(pat), NULL) : -1;
 }
 
+/*
+ * The sink's "latency_hist":[[upper_ns,count],...] into row->lat's buckets, for
+ * the report's CDF. The sink's buckets are finer than ours and aligned with
+ * them, so each lands whole in one of ours. Anything malformed: no buckets.
+ */
+static void sink_buckets(const char *json, struct bench_row *row)
+{
+	const char *p = strstr(json, "\"latency_hist\":[");
+	unsigned long long upper, count;
+	int used;
+
+	hist_reset(&row->lat);
+	if (!p)
+		return;
+	p += strlen("\"latency_hist\":[");
+	while (sscanf(p, "[%llu,%llu]%n", &upper, &count, &used) == 2) {
+		row->lat.bucket[hist_index(upper)] += count;
+		row->lat.count += count;
+		p += used;
+		if (*p == ']')
+			return;
+		if (*p++ != ',')
+			break;
+	}
+	hist_reset(&row->lat);
+}
+
 /* The sender, in the point's own process: writes the row to fd and exits. */
 static void sender_main(const struct bench_cfg *cfg, const struct bench_point *pt, struct bench_row *row,
 			const char *sock, int fd_out)
@@ -306,6 +333,7 @@ static int spudp_run(const struct bench_cfg *cfg, const struct bench_point *pt, 
 		row->ext_lat[3] = (uint64_t)json_num(json, "p999");
 		row->ext_lat[4] = (uint64_t)json_num(json, "max");
 		row->ext_lat_count = (uint64_t)json_num(json, "samples");
+		sink_buckets(json, row);
 	}
 	ret = 0;
 out:

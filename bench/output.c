@@ -91,11 +91,25 @@ static void json_str(FILE *f, const char *key, const char *v, const char *sep)
 	fprintf(f, "\"%s", sep);
 }
 
-static void json_row(FILE *f, const struct bench_row *r)
+/* "buckets": [[upper edge ns, count], ...] of the non-empty buckets: enough for a CDF */
+static void json_buckets(FILE *f, const struct hist *h)
 {
 	unsigned int i;
 	bool first = true;
 
+	fputs("\"buckets\": [", f);
+	for (i = 0; i < HIST_BUCKETS; i++) {
+		if (!h->bucket[i])
+			continue;
+		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
+			(unsigned long long)hist_bucket_upper(i), (unsigned long long)h->bucket[i]);
+		first = false;
+	}
+	fputs("]", f);
+}
+
+static void json_row(FILE *f, const struct bench_row *r)
+{
 	fputs("    {", f);
 	json_str(f, "backend", r->backend, ", ");
 	json_str(f, "target", r->target, ", ");
@@ -116,12 +130,17 @@ static void json_row(FILE *f, const struct bench_row *r)
 	fprintf(f, "\"measured\": %llu, ", (unsigned long long)r->measured);
 	json_str(f, "note", r->note, ", ");
 	if (r->have_ext_latency) {
-		/* the peer's own histogram: percentiles only, no buckets */
+		/* the peer's own histogram: its percentiles, and its buckets when it gave them */
 		fprintf(f, "\"latency\": {\"count\": %llu, \"p50_ns\": %llu, \"p90_ns\": %llu, "
-			"\"p99_ns\": %llu, \"p999_ns\": %llu, \"max_ns\": %llu, \"source\": \"peer\"}}",
+			"\"p99_ns\": %llu, \"p999_ns\": %llu, \"max_ns\": %llu, \"source\": \"peer\"",
 			(unsigned long long)r->ext_lat_count, (unsigned long long)r->ext_lat[0],
 			(unsigned long long)r->ext_lat[1], (unsigned long long)r->ext_lat[2],
 			(unsigned long long)r->ext_lat[3], (unsigned long long)r->ext_lat[4]);
+		if (r->lat.count) {
+			fputs(", ", f);
+			json_buckets(f, &r->lat);
+		}
+		fputs("}}", f);
 		return;
 	}
 	if (!r->have_latency || !r->lat.count) {
@@ -129,8 +148,7 @@ static void json_row(FILE *f, const struct bench_row *r)
 		return;
 	}
 	fprintf(f, "\"latency\": {\"count\": %llu, \"min_ns\": %llu, \"mean_ns\": %.1f, "
-		"\"p50_ns\": %llu, \"p90_ns\": %llu, \"p99_ns\": %llu, \"p999_ns\": %llu, \"max_ns\": %llu, "
-		"\"buckets\": [",
+		"\"p50_ns\": %llu, \"p90_ns\": %llu, \"p99_ns\": %llu, \"p999_ns\": %llu, \"max_ns\": %llu, ",
 		(unsigned long long)r->lat.count, (unsigned long long)r->lat.min,
 		(double)r->lat.sum / (double)r->lat.count,
 		(unsigned long long)hist_quantile(&r->lat, 0.5),
@@ -138,15 +156,8 @@ static void json_row(FILE *f, const struct bench_row *r)
 		(unsigned long long)hist_quantile(&r->lat, 0.99),
 		(unsigned long long)hist_quantile(&r->lat, 0.999),
 		(unsigned long long)r->lat.max);
-	/* [upper edge ns, count] of the non-empty buckets: enough for a CDF */
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		if (!r->lat.bucket[i])
-			continue;
-		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
-			(unsigned long long)hist_bucket_upper(i), (unsigned long long)r->lat.bucket[i]);
-		first = false;
-	}
-	fputs("]}}", f);
+	json_buckets(f, &r->lat);
+	fputs("}}", f);
 }
 
 int bench_write_json(const char *path, const struct bench_machine *m, const struct bench_cfg *cfg,

@@ -30,7 +30,10 @@
  *   {"tool":"sp-net-sink","socket":..,"hugepages":..,"cpu":..,"stop":"count|idle|signal",
  *    "frames":..,"bytes":..,"short":..,"lost":..,"gaps":..,"duplicates":..,
  *    "reordered":..,"max_seq":..,"elapsed_s":..,"frames_per_s":..,"gbit_per_s":..,
- *    "latency_ns":{hist, see env/hist.h} (only with stamps)}
+ *    "latency_ns":{hist, see env/hist.h},
+ *    "latency_hist":[[upper_ns,count],...] (only with stamps)}
+ * latency_hist holds the non-empty buckets of that histogram, in rising order,
+ * each with the largest latency it holds: enough for a reader to draw a CDF.
  * elapsed_s runs from the first frame to the last. Exit status: 0 when every
  * frame arrived once and in order (and N of them with --count), 1 when not,
  * 2 when the sink could not run.
@@ -229,6 +232,22 @@ static const char *poll_loop(uint16_t port, const struct sink_opts *o, struct si
 	return "signal";
 }
 
+/* ,"latency_hist":[[upper_ns,count],...]: the non-empty buckets, for a CDF */
+static void print_buckets(const struct sp_hist *h)
+{
+	const char *sep = "";
+	unsigned int i;
+
+	printf(",\"latency_hist\":[");
+	for (i = 0; i < SP_HIST_BUCKETS; i++) {
+		if (!h->bucket[i])
+			continue;
+		printf("%s[%" PRIu64 ",%" PRIu64 "]", sep, sp_hist_bucket_high(i), h->bucket[i]);
+		sep = ",";
+	}
+	printf("]");
+}
+
 static void report(const struct sink_opts *o, const char *path, const char *why,
 		   const struct sink_stats *st)
 {
@@ -266,6 +285,7 @@ static void report(const struct sink_opts *o, const char *path, const char *why,
 		}
 		printf(",\"bad_stamps\":%" PRIu64 ",\"latency_ns\":", st->bad_stamps);
 		sp_hist_print_json(&ns, stdout);
+		print_buckets(&ns);
 	}
 	printf("}\n");
 	fflush(stdout);
