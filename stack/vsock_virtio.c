@@ -58,6 +58,8 @@ static struct {
 	struct rte_mbuf **txq_m;
 	struct txq_ent *txq;
 	unsigned int txq_n, txq_cap;
+	unsigned int txq_desc;          /* descriptors the queue needs (mbuf segments) */
+	unsigned int tx_room;           /* free ring descriptors when last looked */
 	bool dead;
 	struct inflight_ent *inflight;  /* ring of ring_size entries, oldest at if_head */
 	unsigned int ring_size, if_head, if_n, if_desc;
@@ -71,6 +73,24 @@ static inline struct virtio_vsock_sock *vvs_of(struct vsock_sock *vsk)
 }
 
 /* --- tx --- */
+
+static unsigned int vv_flush(void);
+
+/*
+ * The ring bounds a burst: when the queue would outgrow what the ring can
+ * take, what it has goes now, so the device works while we build the rest.
+ * Below that, nothing leaves before the caller's flush.
+ */
+static void txq_ring_bound(unsigned int nseg)
+{
+	if (vv.txq_desc + nseg <= vv.tx_room)
+		return;
+	vv.tx_room = sp_vsock_tx_free(vv.dev);
+	if (vv.txq_n && vv.tx_room && vv.txq_desc + nseg > vv.tx_room) {
+		vv_flush();
+		vv.tx_room = sp_vsock_tx_free(vv.dev);
+	}
+}
 
 static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t payload)
 {
@@ -88,8 +108,10 @@ static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t 
 		vv.txq = q;
 		vv.txq_cap = cap;
 	}
+	txq_ring_bound(m->nb_segs);
 	vv.txq_m[vv.txq_n] = m;
 	vv.txq[vv.txq_n++] = (struct txq_ent){ vvs, payload };
+	vv.txq_desc += m->nb_segs;
 	if (vvs)
 		vvs->bytes_unsent += payload;
 	return 0;
@@ -156,7 +178,7 @@ static unsigned int vv_flush(void)
 				vv.txq[i].vvs->bytes_unsent -= vv.txq[i].payload;
 			rte_pktmbuf_free(vv.txq_m[i]);
 		}
-		vv.txq_n = 0;
+		vv.txq_n = vv.txq_desc = 0;
 		for (i = 0; i < vv.if_n; i++) {
 			struct inflight_ent *e = &vv.inflight[(vv.if_head + i) % vv.ring_size];
 
@@ -171,8 +193,10 @@ static unsigned int vv_flush(void)
 	taken = sp_vsock_tx_burst(vv.dev, vv.txq_m, (uint16_t)n);
 	vv.st.tx_bursts++;
 	vv.st.tx_pkts += taken;
-	for (i = 0; i < taken; i++)
+	for (i = 0; i < taken; i++) {
 		vv_inflight_push(&vv.txq[i], vv.txq_m[i]);
+		vv.txq_desc -= vv.txq_m[i]->nb_segs;
+	}
 	done = taken;
 	if (done < vv.txq_n) {
 		vv.st.tx_backlog += vv.txq_n - done;
@@ -427,6 +451,7 @@ static void vv_cancel_pkt(struct vsock_sock *vsk)
 		     h->dst_cid == vsk->remote_addr.svm_cid)) {
 			if (vv.txq[i].vvs)
 				vvs->bytes_unsent -= vv.txq[i].payload;
+			vv.txq_desc -= m->nb_segs;
 			rte_pktmbuf_free(m);
 			continue;
 		}
@@ -850,6 +875,8 @@ int vsock_virtio_init(const char *dev_name)
 	vv.pool = sp_vsock_dev_pool(dev);
 	vv.dead = false;
 	vv.ring_size = sp_vsock_tx_free(dev);   /* nothing sent yet: every descriptor is free */
+	vv.tx_room = vv.ring_size;
+	vv.txq_desc = 0;
 	if (vv.ring_size & (vv.ring_size - 1)) {
 		fprintf(stderr, "sendpath: vsock tx ring of %u is not a power of two\n", vv.ring_size);
 		vsock_core_unregister(&vsock_virtio_transport);
@@ -879,7 +906,7 @@ void vsock_virtio_fini(void)
 	free(vv.inflight);
 	vv.inflight = NULL;
 	vv.if_n = 0;
-	vv.txq_n = vv.txq_cap = 0;
+	vv.txq_n = vv.txq_cap = vv.txq_desc = vv.tx_room = 0;
 	vv.dev = NULL;
 	vsock_core_unregister(&vsock_virtio_transport);
 }

@@ -835,3 +835,29 @@ Test(vsock, transport_reset_event, .init = setup, .fini = teardown)
 	cr_assert_eq(peer_stat("transport_resets_sent"), 1);
 	cr_assert_eq(peer_stat("credit_violations"), 0);
 }
+
+/* On the default ring (256) the ring bounds the burst: a ring-full leaves at once, the rest as room comes back. */
+Test(vsock, sendmmsg_longer_than_ring, .init = setup_no_event_idx, .fini = teardown)
+{
+	static struct mmsghdr mm[UIO_MAXIOV];
+	static struct iovec iov[UIO_MAXIOV];
+	struct vsock_virtio_stats va, vb;
+	int fd, i;
+
+	fd = vsock_connected(0);
+	memset(mm, 0, sizeof(mm));
+	for (i = 0; i < UIO_MAXIOV; i++) {
+		iov[i].iov_base = buf + i * 64;
+		iov[i].iov_len = 64;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	spin(20);
+	vsock_virtio_get_stats(&va);
+	cr_assert_eq(sp_sendmmsg(fd, mm, UIO_MAXIOV, 0), UIO_MAXIOV);
+	vsock_virtio_get_stats(&vb);
+	cr_assert_geq(vb.tx_pkts - va.tx_pkts, 256, "a ring-full left during the call");
+	cr_assert_geq(vb.tx_bursts - va.tx_bursts, 2);
+	cr_assert_eq(wait_stat("rx_bytes", UIO_MAXIOV * 64), UIO_MAXIOV * 64);
+	cr_assert_eq(peer_stat("credit_violations"), 0);
+}
