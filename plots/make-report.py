@@ -33,6 +33,14 @@ VERDICT_LOOK = {  # colour, symbol, meaning
     "error": ("#f4a6a6", "!", "crashed, hung or failed to set up"),
     "skipped": ("#eeeeee", "–", "did not run"),
 }
+# Kinds of accepted difference (conformance/accepted.json): short label, meaning.
+KINDS = {
+    "kernel": ("kern", "the reference kernels differ from each other"),
+    "limitation": ("lim", "sendpath does not do this"),
+    "extension": ("ext", "sendpath does more than the reference kernel"),
+    "peer": ("peer", "the peers differ, not the senders"),
+    "bug": ("bug", "a known sendpath bug, reported"),
+}
 E = html.escape
 
 
@@ -258,20 +266,142 @@ def lowload_table(path, notes):
 def steps_html(steps):
     if not steps:
         return "<pre>(no trace)</pre>"
-    lines = []
-    for i, s in enumerate(steps, 1):
-        if isinstance(s, dict):
-            t = f"{s.get('op', '?')}({s.get('args', '')}) = {s.get('ret', '')}"
-            if s.get("errno"):
-                t += f" {s['errno']}"
-            if s.get("sigpipe"):
-                t += f" SIGPIPE x{s['sigpipe']}"
-            if s.get("note"):
-                t += f" [{s['note']}]"
-        else:
-            t = str(s)
-        lines.append(f"{i:3d}  {t}")
-    return "<pre>" + E("\n".join(lines)) + "</pre>"
+    return "<pre>" + E("\n".join(f"{i:3d}  {step_text(s)}" for i, s in enumerate(steps, 1))) + "</pre>"
+
+
+def step_text(s):
+    if not isinstance(s, dict):
+        return str(s)
+    t = f"{s.get('op', '?')}({s.get('args', '')}) = {s.get('ret', '')}"
+    if s.get("errno"):
+        t += f" {s['errno']}"
+    if s.get("sigpipe"):
+        t += f" SIGPIPE x{s['sigpipe']}"
+    if s.get("note"):
+        t += f" [{s['note']}]"
+    return t
+
+
+def topology_section(d, notes):
+    """The run-vhost-guest.sh results: one row per kernel, pass/fail with its figures."""
+    if not isinstance(d, dict) or "topologies" not in d:
+        return notes.add("conformance", "The conformance matrix has no 'topologies' section: the vhost-user "
+                         "topology was not run (older compare.py or run.sh without it).")
+    topo = [t for t in d.get("topologies") or [] if isinstance(t, dict)]
+    if not topo:
+        return notes.add("conformance", "The vhost-user topology ran for no kernel (empty 'topologies').")
+    what = next((t.get("topology") for t in topo if t.get("topology")), "")
+    out = [f"<p>{E(what or 'guest kernel virtio-vsock → vhost-user-vsock-pci → sp-vhost-vsock')}: in the guest, "
+           "the kernel's own virtio-vsock driver sends a stream the backend checks byte by byte, connects to a port "
+           "the backend refuses (ECONNRESET expected), then sends after the backend shut the connection down "
+           "(EPIPE expected; SIGPIPE on kernels that raise it).</p>",
+           '<table class="data" id="conformance-topologies"><tr><th>column</th><th>guest kernel</th><th>result</th>'
+           "<th>stream MiB</th><th>guest send MB/s</th><th>boot and run s</th><th>backend rx bytes</th>"
+           "<th>verify errors</th><th>credit violations</th><th>connections accepted / refused</th>"
+           "<th>RST sent</th><th>after shutdown</th><th>checks</th></tr>"]
+    for t in topo:
+        b = t.get("backend") or {}
+        guest = [str(g) for g in t.get("guest") or []]
+        rate = next((g.rsplit("(", 1)[1].split()[0] for g in guest if "bytes in" in g and "(" in g), "–")
+        after = "; ".join(g.split("-> ", 1)[1] for g in guest
+                          if "-> " in g and ("shutdown" in g or "MSG_NOSIGNAL" in g)) or "–"
+        checks = t.get("checks") or {}
+        failed = [k for k, v in checks.items() if not v]
+        ok = bool(t.get("ok"))
+        res = "pass" if ok else "FAIL"
+        detail = (", ".join(f"{k} failed" for k in failed) or t.get("error") or "") if not ok else \
+            f"all {len(checks)} passed"
+        byts = t.get("bytes")
+        cell = lambda v: E(str(v)) if v not in (None, "") else "–"
+        log = "<details><summary>guest log</summary><pre>" + E("\n".join(guest) or "(none)") + "</pre></details>"
+        out.append(f"<tr><td>{cell(t.get('column') or t.get('file'))}</td><td>{cell(t.get('kernel'))}</td>"
+                   f"<td class='{'ok' if ok else 'warn'}'>{res}</td>"
+                   f"<td>{f'{byts / 2**20:.0f}' if isinstance(byts, (int, float)) else '–'}</td><td>{E(rate)}</td>"
+                   f"<td>{cell(t.get('boot_and_run_s'))}</td><td>{cell(b.get('rx_bytes'))}</td>"
+                   f"<td>{cell(b.get('verify_errors'))}</td><td>{cell(b.get('credit_violations'))}</td>"
+                   f"<td>{cell(b.get('conns_accepted'))} / {cell(b.get('conns_refused'))}</td>"
+                   f"<td>{cell(b.get('rst_sent'))}</td><td>{E(after)}</td><td>{E(detail)}{log}</td></tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def kernel_columns(cols, info):
+    """The reference kernels' columns: kernels run in a guest (kernel-X.Y), not the host."""
+    ks = [c for c in cols if info.get(c, {}).get("backend", "kernel") == "kernel"
+          and (info.get(c, {}).get("boot_and_run_s") or c.startswith("kernel-"))]
+    return ks
+
+
+def kernel_diff_section(d, cells, scen, cols, info):
+    """Every scenario where the reference kernels' traces differ from each other."""
+    ks = kernel_columns(cols, info)
+    if len(ks) < 2:
+        return (f'<p class="notice">Fewer than two reference kernels in the matrix ({E(", ".join(ks) or "none")}): '
+                "nothing to compare kernels with.</p>")
+    keys = ("op", "args", "ret", "errno", "sigpipe", "note")
+
+    def norm(steps):
+        return [tuple(st.get(k) for k in keys) if isinstance(st, dict) else (str(st),) for st in steps or []]
+
+    rows, unknown = [], []
+    for s in sorted(scen, key=lambda n: (scen[n][0], n)):
+        ref_trace = next((cells[(s, c)].get("reference_trace") for c in cols
+                          if (s, c) in cells and cells[(s, c)].get("reference_trace")), None)
+        eff = {}
+        for k in ks:
+            r = cells.get((s, k)) or {}
+            v = r.get("verdict", "skipped")
+            if v in ("match", "reference"):
+                eff[k] = ("same", ref_trace)
+            elif v in ("accepted", "diverge"):
+                eff[k] = ("own", r.get("trace"))
+            else:
+                eff[k] = (v, None)
+        ran = [k for k in ks if eff[k][0] in ("same", "own")]
+        if len(ran) < len(ks) and ran:
+            unknown.append((s, [k for k in ks if k not in ran]))
+        if len(ran) < 2:
+            continue
+        traces = {k: (eff[k][1] if eff[k][0] == "own" else ref_trace) for k in ran}
+        if all(eff[k][0] == "same" for k in ran):
+            continue
+        if all(traces[k] is not None for k in ran) and len({str(norm(traces[k])) for k in ran}) == 1:
+            continue
+        rows.append((s, ran, traces))
+    out = [f"<p>{E(' vs '.join(ks))}: scenarios whose traces differ between the kernels themselves "
+           "(the newest kernel is the vsock reference; sendpath follows it). Expand a row for the traces.</p>"]
+    if not rows:
+        out.append('<p id="kernel-differences">The reference kernels agree on every scenario both ran.</p>')
+    else:
+        a = ks
+        out.append('<table class="data kdiff" id="kernel-differences"><tr><th>scenario</th><th>proto</th>' +
+                   "".join(f"<th>{E(k)}</th>" for k in a) + "<th>first difference, and why</th></tr>")
+        for s, ran, traces in rows:
+            proto, what = scen[s]
+            tds = []
+            for k in a:
+                r = cells.get((s, k)) or {}
+                v = r.get("verdict", "skipped")
+                colour, sym, _ = VERDICT_LOOK.get(v, ("#ffffff", "?", ""))
+                lab = v + (f" ({r.get('kind')})" if v == "accepted" and r.get("kind") else "")
+                tds.append(f'<td style="background:{colour}" title="{E(r.get("reason") or "")}">{sym} {E(lab)}</td>')
+            x, y = ran[0], ran[-1]
+            na, nb = norm(traces[x]), norm(traces[y])
+            i = next((j for j, (p, q) in enumerate(zip(na, nb)) if p != q), min(len(na), len(nb)))
+            step = lambda n: step_text(dict(zip(keys, n[i]))) if i < len(n) else "(none)"
+            why = next((cells[(s, k)].get("reason") for k in ran
+                        if cells.get((s, k), {}).get("verdict") in ("accepted", "diverge") and cells[(s, k)].get("reason")), "")
+            body = (f"step {i + 1}: {x}: {step(na)} | {y}: {step(nb)}")
+            trs = "".join(f"<div><b>{E(k)}</b>{steps_html(traces[k])}</div>" for k in ran)
+            tds.append(f'<td class="why"><details><summary>{E(body)}</summary><p>{E(why)}</p>'
+                       f'<div class="traces">{trs}</div></details></td>')
+            out.append(f'<tr><td title="{E(what)}">{E(s)}</td><td>{E(proto)}</td>' + "".join(tds) + "</tr>")
+        out.append("</table>")
+        out.append(f"<p>{len(rows)} scenario(s) differ between the kernels.</p>")
+    if unknown:
+        out.append("<p>Not compared (did not run on every kernel): " +
+                   ", ".join(f"{E(s)} (not on {E(', '.join(m))})" for s, m in unknown) + ".</p>")
+    return "\n".join(out)
 
 
 def conformance_section(path, notes):
@@ -301,14 +431,50 @@ def conformance_section(path, notes):
     for (s, c), r in cells.items():
         v = r.get("verdict", "skipped")
         counts[c][v] = counts[c].get(v, 0) + 1
-    out = ['<table class="summary"><tr><th>column</th>' +
-           "".join(f'<th style="background:{VERDICT_LOOK[v][0]}">{E(v)}</th>' for v in VERDICT_LOOK) + "</tr>"]
+    kinds = {c: {} for c in cols}
+    for (s, c), r in cells.items():
+        if r.get("verdict") == "accepted":
+            k = r.get("kind") or "unspecified"
+            kinds[c][k] = kinds[c].get(k, 0) + 1
+    info = {c.get("name"): c for c in (d.get("columns") or []) if isinstance(c, dict)} if isinstance(d, dict) else {}
+    refs = d.get("reference") or {} if isinstance(d, dict) else {}
+    out = []
+    if refs:
+        out.append("<p>Each column is compared step by step with the reference of the scenario's protocol: " +
+                   ", ".join(f"{E(p)} → <b>{E(c)}</b>" for p, c in refs.items()) +
+                   ". sendpath follows the newest kernel.</p>")
+    out.append('<table class="summary"><tr><th>column</th><th>runs on</th><th>time s</th>' +
+               "".join(f'<th style="background:{VERDICT_LOOK[v][0]}">{E(v)}</th>' for v in VERDICT_LOOK) +
+               "<th>accepted, by kind</th></tr>")
     for c in cols:
-        out.append(f"<tr><td>{E(c)}</td>" + "".join(f"<td>{counts[c].get(v, 0)}</td>" for v in VERDICT_LOOK) + "</tr>")
+        ci = info.get(c, {})
+        where = (f"{ci.get('backend', '?')}, Linux {ci.get('kernel', '?')}" +
+                 (" (QEMU guest)" if ci.get("boot_and_run_s") else "")) if ci else "?"
+        if ci.get("skipped"):
+            where += f" – skipped: {ci['skipped']}"
+        t = ci.get("boot_and_run_s") or ci.get("duration_s")
+        tt = f"{t:.1f}" if isinstance(t, (int, float)) else "–"
+        if ci.get("boot_and_run_s"):
+            tt += " (boot and run)"
+        out.append(f"<tr><td>{E(c)}</td><td>{E(where)}</td><td>{E(tt)}</td>" +
+                   "".join(f"<td>{counts[c].get(v, 0)}</td>" for v in VERDICT_LOOK) +
+                   f"<td>{E(', '.join(f'{k} {n}' for k, n in sorted(kinds[c].items())) or '–')}</td></tr>")
     out.append("</table>")
     out.append('<p class="legend">' + " ".join(
         f'<span class="cell" style="background:{c}">{s}</span> {E(v)}: {E(m)} &nbsp;'
-        for v, (c, s, m) in VERDICT_LOOK.items()) + "</p>")
+        for v, (c, s, m) in VERDICT_LOOK.items()) + "<br>Kinds of accepted difference (label in the cell, "
+        "reason in its tooltip and when expanded): " + "; ".join(
+        f"<b>{E(l)}</b> = {E(k)}: {E(m)}" for k, (l, m) in KINDS.items()) + ".</p>")
+    stale = d.get("stale_accepted") if isinstance(d, dict) else None
+    if stale:
+        out.append('<p class="notice">Accepted entries that no longer differ (remove them from '
+                   'conformance/accepted.json): ' +
+                   ", ".join(f"{E(a.get('scenario', '?'))} on {E(a.get('column', '?'))}" for a in stale) + "</p>")
+    out.append("<h3>Second vsock topology: guest kernel driver → vhost-user → sp-vhost-vsock</h3>")
+    out.append(topology_section(d, notes))
+    out.append("<h3>Where the reference kernels differ from each other</h3>")
+    out.append(kernel_diff_section(d, cells, scen, cols, info))
+    out.append("<h3>Matrix: scenario × column</h3>")
     out.append('<table class="matrix" id="conformance-matrix"><tr><th>scenario</th><th>proto</th>' +
                "".join(f"<th>{E(c)}</th>" for c in cols) + "</tr>")
     for s in sorted(scen, key=lambda n: (scen[n][0], n)):
@@ -322,15 +488,20 @@ def conformance_section(path, notes):
             v = r.get("verdict", "skipped")
             colour, sym, _ = VERDICT_LOOK.get(v, ("#ffffff", "?", ""))
             reason = r.get("reason") or ""
+            tip = reason
+            if v == "accepted":
+                kind = r.get("kind") or "unspecified"
+                sym += f' <span class="kind">{E(KINDS.get(kind, (kind,))[0])}</span>'
+                tip = f"accepted difference, kind {kind}: {reason}"
             if v in ("diverge", "accepted", "error"):
-                body = f'<p>{E(reason)}</p>'
+                body = f'<p>{E(tip)}</p>'
                 if r.get("first_difference") and r.get("first_difference") != reason:
                     body += f'<p>{E(r["first_difference"])}</p>'
                 body += ('<div class="traces"><div><b>' + E(c) + "</b>" + steps_html(r.get("trace")) +
                          "</div><div><b>" + E(r.get("reference") or "reference") + "</b>" +
                          steps_html(r.get("reference_trace")) + "</div></div>")
-                row.append(f'<td class="v-{E(v)}" style="background:{colour}"><details><summary>{sym}</summary>'
-                           f"{body}</details></td>")
+                row.append(f'<td class="v-{E(v)}" style="background:{colour}" title="{E(tip)}"><details>'
+                           f"<summary>{sym}</summary>{body}</details></td>")
             else:
                 row.append(f'<td class="v-{E(v)}" style="background:{colour}" title="{E(reason)}">{sym}</td>')
         out.append("".join(row) + "</tr>")
@@ -350,6 +521,8 @@ table.matrix td{text-align:center} table.matrix td:first-child{text-align:left}
 .traces{display:flex;gap:1em;text-align:left} .traces div{flex:1}
 .cell{display:inline-block;min-width:1.6em;text-align:center;border:1px solid #ccc}
 code{background:#f4f4f4;padding:1px 4px} .about{color:#555;font-style:italic}
+.kind{font-size:10px;color:#555} td.ok{background:#c7e9c0}
+table.kdiff td,#conformance-topologies td:nth-child(-n+3){text-align:left} table.kdiff td.why{max-width:700px} table.kdiff summary{cursor:pointer}
 """
 
 
@@ -457,8 +630,10 @@ def main():
             png = gnuplot("latency_cdf.gp", os.path.join(plots, "latency-cdf"),
                           dict(v, csv=os.path.join(data, "latency-cdf.csv"),
                                backends=" ".join(b for b in order if any(c[0] == b for c in cdf))), notes, "plots")
-            figs.append(figure(png, f"One-way latency CDF, {lat_size}-byte messages, batch {lat_batch}, {load}. "
-                                    f"Backends whose peer keeps its own histogram have percentiles only. {caption}", ""))
+            nob = [b for b in order if not lat[b]["latency"].get("buckets")]
+            figs.append(figure(png, f"One-way latency CDF, {lat_size}-byte messages, batch {lat_batch}, {load}. " +
+                               (f"No histogram from {', '.join(nob)} (percentiles only, see the next plot). " if nob else "") +
+                               caption, ""))
         write_csv(os.path.join(data, "latency-pct.csv"), ["backend", "p50", "p90", "p99", "p999", "max"], pct)
         png = gnuplot("latency_bars.gp", os.path.join(plots, "latency-percentiles"),
                       dict(v, csv=os.path.join(data, "latency-pct.csv")), notes, "plots")

@@ -42,8 +42,8 @@ def sample(dirname, backends=("kernel-udp", "dpdk-txonly", "sendpath-udp")):
                     "count": sent, "min_ns": 900, "mean_ns": 3000.0, "p50_ns": 2000, "p90_ns": 4000,
                     "p99_ns": 9000, "p999_ns": 20000, "max_ns": 50000,
                     "buckets": [[e, rnd.randint(1, 1000)] for e in (1023, 2047, 4095, 8191, 16383, 50000)]}
-                if lat and b == "sendpath-udp":  # a peer with its own histogram: percentiles only
-                    lat = {k: v for k, v in lat.items() if k != "buckets"}
+                if lat and b == "sendpath-udp":  # the peer's histogram (sp-net-sink), buckets passed on
+                    lat["source"] = "peer"
                 p = lat or {}
                 rows.append(f"{b},{size},{batch},{rate:.0f},{rate * size * 8 / 1e9:.4f},{1e9 / rate:.2f},"
                             f"{2.6e9 / rate:.1f},{p.get('p50_ns', '')},{p.get('p99_ns', '')},{p.get('p999_ns', '')},"
@@ -63,16 +63,43 @@ def sample(dirname, backends=("kernel-udp", "dpdk-txonly", "sendpath-udp")):
     bad = [{"op": "send", "args": "64", "ret": -1, "errno": "EPIPE", "sigpipe": 0, "note": ""}]
     res = []
     for i, v in enumerate(("match", "accepted", "diverge", "skipped", "error")):
-        for col in ("kernel-6.12", "sendpath"):
+        for col in ("kernel-6.1", "kernel-6.12", "sendpath"):
             cell = {"scenario": f"scn_{i}_{v}", "proto": "vsock", "what": v, "column": col}
             if col == "kernel-6.12":
                 cell.update(verdict="reference", reason="")
+            elif col == "kernel-6.1":
+                cell.update(verdict="match", reason="")
             else:
                 cell.update(verdict=v, reason=f"why {v}", trace=bad if v != "match" else steps,
                             reference="kernel-6.12", reference_trace=steps)
+                if v == "accepted":
+                    cell["kind"] = "extension"
             res.append(cell)
+    # the kernels differ from each other: 6.1 raises no SIGPIPE, 6.12 (the reference) does
+    pipe = [{"op": "send", "args": "s0 len=10 flags=0", "ret": -1, "errno": "EPIPE", "sigpipe": 1, "note": ""}]
+    nopipe = [dict(pipe[0], sigpipe=0)]
+    for col, cell in (("kernel-6.1", {"verdict": "accepted", "kind": "kernel", "reason": "6.1 raises no SIGPIPE",
+                                      "trace": nopipe, "reference": "kernel-6.12", "reference_trace": pipe}),
+                      ("kernel-6.12", {"verdict": "reference", "reason": ""}),
+                      ("sendpath", {"verdict": "match", "reason": ""})):
+        res.append(dict(cell, scenario="scn_kernels_differ", proto="vsock", what="EPIPE and SIGPIPE", column=col))
+    columns = [{"name": "kernel-6.1", "backend": "kernel", "kernel": "6.1.0-56-amd64", "skipped": None,
+                "boot_and_run_s": 30.1, "duration_s": 20.0},
+               {"name": "kernel-6.12", "backend": "kernel", "kernel": "6.12.117+deb12-amd64", "skipped": None,
+                "boot_and_run_s": 28.2, "duration_s": 20.0},
+               {"name": "sendpath", "backend": "sendpath", "kernel": "test", "skipped": None,
+                "boot_and_run_s": None, "duration_s": 40.0}]
+    topo = [{"format": "sp-vhost-guest/1", "column": k, "kernel": kv, "bytes": 67108864, "boot_and_run_s": 9.5,
+             "topology": "guest kernel virtio-vsock -> vhost-user-vsock-pci -> sp-vhost-vsock", "ok": ok,
+             "checks": {"guest_pass": ok, "stream_bytes": True, "verify_errors_0": ok},
+             "guest": ["vhost-check: sent 67108864 bytes in 1.17 s (57.4 MB/s)",
+                       "vhost-check: send after the backend's shutdown -> EPIPE (after 23 bytes)"],
+             "backend": {"rx_bytes": 67108887, "verify_errors": 0 if ok else 3, "credit_violations": 0,
+                         "conns_accepted": 2, "conns_refused": 1, "rst_sent": 3}}
+            for k, kv, ok in (("kernel-6.1", "6.1.0-56-amd64", False), ("kernel-6.12", "6.12.117+deb12-amd64", True))]
     with open(os.path.join(dirname, "conformance.json"), "w") as f:
-        json.dump({"format": "sp-conformance-matrix/1", "results": res}, f)
+        json.dump({"format": "sp-conformance-matrix/1", "reference": {"vsock": "kernel-6.12"},
+                   "columns": columns, "topologies": topo, "results": res}, f)
 
 
 def generate(dirname, *extra):
@@ -92,7 +119,9 @@ def render(dirname, chromium):
     probe = ("<script>window.addEventListener('load',function(){var im=document.images,ok=0;"
              "for(var i=0;i<im.length;i++)if(im[i].complete&&im[i].naturalWidth>0)ok++;"
              "var d=document.createElement('div');d.id='probe';d.textContent='images '+ok+'/'+im.length+"
-             "' matrix '+(document.getElementById('conformance-matrix')?1:0);document.body.appendChild(d);});</script>")
+             "' matrix '+(document.getElementById('conformance-matrix')?1:0)+"
+             "' topologies '+(document.getElementById('conformance-topologies')?1:0)+"
+             "' kerneldiff '+(document.getElementById('kernel-differences')?1:0);document.body.appendChild(d);});</script>")
     probe_path = os.path.join(dirname, "probe.html")
     with open(probe_path, "w") as f:
         f.write(src.replace("</body>", probe + "</body>"))
@@ -108,7 +137,7 @@ def render(dirname, chromium):
                        capture_output=True, text=True, timeout=90)
     finally:
         shutil.rmtree(prof, ignore_errors=True)
-    m = re.search(r'id="probe">images (\d+)/(\d+) matrix (\d)', dom)
+    m = re.search(r'id="probe">images (\d+)/(\d+) matrix (\d) topologies (\d) kerneldiff (\d)', dom)
     return m, os.path.exists(shot) and os.path.getsize(shot) > 1000
 
 
@@ -128,15 +157,36 @@ def main():
         check("src=\"http" not in html and "<link" not in html and "<script" not in html,
               "self-contained: nothing fetched")
         check('id="conformance-matrix"' in html, "conformance matrix present")
-        check(html.count("<details>") == 3, "diverge, accepted and error cells expand to their traces")
+        matrix = html[html.index('id="conformance-matrix"'):]
+        matrix = matrix[:matrix.index("</table>")]
+        check(matrix.count("<details>") == 4, "diverge, accepted and error cells expand to their traces")
+        check('<span class="kind">ext</span>' in matrix and "accepted difference, kind extension: why accepted" in matrix,
+              "an accepted cell shows its kind (extension) and its reason")
+        check("accepted difference, kind kernel: 6.1 raises no SIGPIPE" in matrix, "kernel kind with its reason")
+        check(matrix.count("background:#fff3b0") == 2 and "background:#c7e9c0" in matrix
+              and "background:#fcbba1" in matrix, "accepted has its own colour, apart from match and diverge")
+        check('id="conformance-topologies"' in html, "vhost-user topology table present")
+        topo = html[html.index('id="conformance-topologies"'):]
+        topo = topo[:topo.index("</table>")]
+        check(topo.count("<tr>") == 3 and ">pass<" in topo and ">FAIL<" in topo, "one row per kernel, pass and fail")
+        check("57.4" in topo and "guest_pass failed" in topo, "topology figures and the failed check shown")
+        check('id="kernel-differences"' in html, "kernel-vs-kernel section present")
+        kd = html[html.index('id="kernel-differences"'):]
+        kd = kd[:kd.index("</table>")]
+        check("scn_kernels_differ" in kd and "SIGPIPE x1" in kd and kd.count("<tr>") == 2,
+              "kernel-vs-kernel lists exactly the scenario where 6.1 and 6.12 differ, with the step")
         check("No data for sendpath-vsock" in html, "skipped backend says why in place")
         check(os.path.exists(os.path.join(good, "plots", "speedup-b32.svg")), "SVG files written")
+        with open(os.path.join(good, "plots", "data", "latency-cdf.csv")) as f:
+            cdf = f.read()
+        check("sendpath-udp," in cdf and "kernel-udp," in cdf, "latency CDF has a sendpath-udp line (peer's buckets)")
         if chromium:
             m, shot = render(good, chromium)
             check(m is not None, "chromium rendered the page and ran the probe")
             if m:
                 check(m.group(1) == m.group(2) and int(m.group(2)) >= 6, f"every plot loads ({m.group(1)}/{m.group(2)})")
                 check(m.group(3) == "1", "matrix table in the rendered DOM")
+                check(m.group(4) == "1" and m.group(5) == "1", "topology table and kernel differences in the rendered DOM")
             check(shot, "screenshot taken")
         else:
             print("skip chromium not installed: rendering not checked")
