@@ -166,6 +166,7 @@ static void setup(void) { start("sink", NULL); }
 static void setup_other_cpu(void) { start("sink", getenv("SP_RATE_BACKEND_ARGS") ? getenv("SP_RATE_BACKEND_ARGS") : "--cpu=1"); }
 static void setup_small_pool(void) { start_dev("sink", "--buf-alloc=4194304", ",queue_size=64,pool_size=400"); }
 static void setup_no_event_idx(void) { start("sink", "--no-event-idx"); }
+static void setup_big_ring_other_cpu(void) { start_dev("sink", "--cpu=1", ",queue_size=1024,pool_size=4096"); }
 /* a ring that holds a whole UIO_MAXIOV vector of one-descriptor packets */
 /* everything a 2 MiB send needs fits: credit, ring, pool */
 static void setup_roomy(void) { start_dev("sink", "--buf-alloc=4194304", ",queue_size=1024,pool_size=4096"); }
@@ -859,5 +860,37 @@ Test(vsock, sendmmsg_longer_than_ring, .init = setup_no_event_idx, .fini = teard
 	cr_assert_geq(vb.tx_pkts - va.tx_pkts, 256, "a ring-full left during the call");
 	cr_assert_geq(vb.tx_bursts - va.tx_bursts, 2);
 	cr_assert_eq(wait_stat("rx_bytes", UIO_MAXIOV * 64), UIO_MAXIOV * 64);
+	cr_assert_eq(peer_stat("credit_violations"), 0);
+}
+
+/* A number for the report, never a verdict: vectors of UIO_MAXIOV x 64 B on a 1024 ring, ~1 s. */
+Test(vsock, sendmmsg_1024_rate_report, .init = setup_big_ring_other_cpu, .fini = teardown)
+{
+	static struct mmsghdr mm[UIO_MAXIOV];
+	static struct iovec iov[UIO_MAXIOV];
+	struct sp_vsock_stats a, b;
+	uint64_t t0, t1, msgs = 0;
+	int fd = vsock_connected(0), i, r;
+
+	memset(mm, 0, sizeof(mm));
+	for (i = 0; i < UIO_MAXIOV; i++) {
+		iov[i].iov_base = buf + i * 64;
+		iov[i].iov_len = 64;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	dev_stats(&a);
+	t0 = sp_now_ns();
+	do {
+		r = sp_sendmmsg(fd, mm, UIO_MAXIOV, 0);
+		cr_assert_eq(r, UIO_MAXIOV);
+		msgs += (uint64_t)r;
+		t1 = sp_now_ns();
+	} while (t1 - t0 < 1000000000ull);
+	dev_stats(&b);
+	cr_log_info("sendmmsg 1024 x 64 B: %.2f Mmsg/s, %.1f ns/msg, %.2f pkts/kick",
+		    msgs * 1e3 / (double)(t1 - t0), (double)(t1 - t0) / (double)msgs,
+		    (double)(b.tx_pkts - a.tx_pkts) / (double)(b.tx_kicks - a.tx_kicks + 1));
+	cr_assert_eq(wait_stat("rx_bytes", (long long)msgs * 64), (long long)msgs * 64);
 	cr_assert_eq(peer_stat("credit_violations"), 0);
 }
