@@ -33,6 +33,7 @@ struct sp_wmem {                /* a socket's charge: bytes of its packets not y
 
 struct sp_netif_stats {	/* tx_bursts: rte_eth_tx_burst calls that moved packets */
 	uint64_t tx_pkts, tx_bytes, tx_bursts, tx_backlogged, tx_drop_backlog_full;
+	uint64_t tx_drop_link_down;     /* backlog dropped: the port's link went down */
 	uint64_t rx_pkts, rx_arp, rx_icmp, rx_bad, rx_other, arp_req_sent, arp_reply_sent;
 	uint64_t neigh_drop, neigh_failed, frag_datagrams, frag_pkts, no_mbuf;
 };
@@ -53,6 +54,8 @@ struct sp_netif {
 	struct rte_mbuf *backlog[SP_BACKLOG];
 	struct sp_wmem *owner[SP_BACKLOG];
 	unsigned int bl_head, bl_len;
+	bool link_down;                 /* as last read, at most once per ms */
+	uint64_t link_checked;          /* timer cycles */
 	struct sp_netif_stats st;
 };
 
@@ -80,6 +83,12 @@ void sp_netif_xmit(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n,
 unsigned int sp_netif_xmit_now(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n);
 /* Pushes the backlog to the port; returns packets sent. */
 unsigned int sp_netif_flush(struct sp_netif *nif);
+/*
+ * A port whose link is down (a vhost-user peer that died) will never take
+ * its backlog: it is dropped, uncharged and counted, as the kernel's noop
+ * qdisc drops for a device without carrier. Returns true when that happened.
+ */
+bool sp_netif_drop_if_down(struct sp_netif *nif);
 /* Forgets a closing socket's charge (its packets still go out). */
 void sp_netif_disown(struct sp_netif *nif, struct sp_wmem *owner);
 

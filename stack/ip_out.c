@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <rte_byteorder.h>
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_ip_frag.h>
@@ -446,6 +447,33 @@ void sp_netif_xmit(struct sp_netif *nif, struct rte_mbuf **pkts, unsigned int n,
 		nif->bl_len++;
 		nif->st.tx_backlogged++;
 	}
+}
+
+bool sp_netif_drop_if_down(struct sp_netif *nif)
+{
+	uint64_t now = rte_get_timer_cycles();
+	struct rte_eth_link link;
+
+	if (!nif->bl_len)
+		return false;
+	/* reading the link may cost a system call (virtio-user peeks at its socket) */
+	if (now - nif->link_checked >= rte_get_timer_hz() / 1000) {
+		nif->link_checked = now;
+		if (rte_eth_link_get_nowait(nif->port_id, &link) == 0)
+			nif->link_down = link.link_status == RTE_ETH_LINK_DOWN;
+	}
+	if (!nif->link_down)
+		return false;
+	while (nif->bl_len) {
+		unsigned int at = nif->bl_head;
+
+		owner_uncharge(nif->owner[at], nif->backlog[at]);
+		rte_pktmbuf_free(nif->backlog[at]);
+		nif->bl_head = (at + 1) % SP_BACKLOG;
+		nif->bl_len--;
+		nif->st.tx_drop_link_down++;
+	}
+	return true;
 }
 
 void sp_netif_disown(struct sp_netif *nif, struct sp_wmem *owner)

@@ -400,6 +400,7 @@ static int udp_wait_wmem(struct udp_sock *us, int flags)
 		return 0;
 	txbuf_flush(us);
 	sp_netif_flush(sp_nif);
+	sp_netif_drop_if_down(sp_nif);
 	if (us->wmem.alloc < sk->sndbuf)
 		return 0;
 	timeo = sp_sock_sndtimeo_ns(sk, flags);
@@ -410,6 +411,7 @@ static int udp_wait_wmem(struct udp_sock *us, int flags)
 	while (us->wmem.alloc >= sk->sndbuf) {
 		sp_progress();
 		sp_netif_flush(sp_nif);
+		sp_netif_drop_if_down(sp_nif);  /* a dead port: the kernel drops, never waits */
 		/* sock_alloc_send_pskb looks at these on every round of its wait */
 		err = sp_sock_error(sk);
 		if (err)
