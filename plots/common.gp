@@ -24,3 +24,5 @@ color(b) = (b eq "sendpath-vsock") ? 0xd62728 : (b eq "sendpath-udp") ? 0x1f77b4
 # CSV contract columns (docs/benchmarks.md)
 C_BACKEND = 1; C_SIZE = 2; C_BATCH = 3; C_MSGS = 4; C_GBIT = 5; C_NS = 6
 C_P50 = 8; C_P99 = 9; C_P999 = 10; C_MAX = 11; C_P90 = 14
+# latency axes in the unit a reader expects at each decade
+ns_tics = '("10 ns" 10, "100 ns" 100, "1 µs" 1e3, "10 µs" 1e4, "100 µs" 1e5, "1 ms" 1e6, "10 ms" 1e7, "100 ms" 1e8, "1 s" 1e9, "10 s" 1e10)'

@@ -2,10 +2,13 @@
 # Reads latency-pct.csv written by make-report.py: backend,p50,p90,p99,p999,max
 load dir."common.gp"
 set title sprintf("One-way latency percentiles, %d-byte messages, batch %d", size, batch)
-set ylabel "one-way latency (ns, log scale)"
+set ylabel "one-way latency (log scale)"
 set xlabel "backend"
 set logscale y 10
-set format y "%.0s%c"
+eval "set ytics ".ns_tics
+# start the axis at a labelled decade below the shortest bar
+stats csv skip 1 using 2 nooutput
+if (STATS_min > 0) set yrange [0.999 * 10.0**floor(log10(STATS_min)):*]
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1

@@ -206,11 +206,30 @@ def fmt_num(v, digits=3):
     return f"{x:.{digits}g}"
 
 
+def fmt_ns(v):
+    """A latency in ns, in the unit a reader expects: 287 ns, 88.1 µs, 22.5 ms."""
+    x = num(v)
+    if x is None or v in ("", None):
+        return "–"
+    for unit, div in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if x >= div:
+            return f"{x / div:.3g} {unit}"
+    return f"{x:.0f} ns"
+
+
+def fmt_plain(v):
+    """Per-message costs: 4 significant digits, thousands grouped, never 1.9e+04."""
+    x = num(v)
+    if not x:  # 0: not measured on this path (e.g. cycles inside an emulated guest)
+        return "–"
+    return f"{x:,.0f}" if x >= 1000 else f"{x:.4g}"
+
+
 def bench_tables(rows, backends, status):
     cols = [("size", "size B"), ("batch", "batch"), ("call", "call"), ("msgs_per_s", "msgs/s"),
             ("gbit_per_s", "Gbit/s"), ("ns_per_msg", "ns/msg"), ("cycles_per_msg", "cycles/msg"),
-            ("cpu_ns_per_msg", "CPU ns/msg"), ("p50_ns", "p50 ns"), ("p99_ns", "p99 ns"),
-            ("p999_ns", "p99.9 ns"), ("max_ns", "max ns"), ("sent", "sent"), ("received", "received"),
+            ("cpu_ns_per_msg", "CPU ns/msg"), ("p50_ns", "p50"), ("p99_ns", "p99"),
+            ("p999_ns", "p99.9"), ("max_ns", "max"), ("sent", "sent"), ("received", "received"),
             ("dropped", "dropped"), ("eagain", "EAGAIN"), ("note", "note")]
     out = []
     names = backends + [s["name"] for s in status if s.get("name") not in backends]
@@ -233,10 +252,12 @@ def bench_tables(rows, backends, status):
                 v = r.get(k, "")
                 if k in ("msgs_per_s", "sent", "received", "dropped", "eagain"):
                     v = fmt_num(v, 4) if v not in ("", None) else "–"
-                elif k in ("gbit_per_s", "ns_per_msg", "cycles_per_msg", "cpu_ns_per_msg"):
+                elif k == "gbit_per_s":
                     v = f"{num(v):.4g}" if num(v) is not None else "–"
+                elif k in ("ns_per_msg", "cycles_per_msg", "cpu_ns_per_msg"):
+                    v = fmt_plain(v)
                 elif k.endswith("_ns"):
-                    v = fmt_num(v, 3) if v else "–"
+                    v = fmt_ns(v)
                 bad = k == "received" and r.get("sent") != r.get("received")
                 cells.append(f"<td{' class=warn' if bad else ''}>{E(str(v))}</td>")
             t.append("<tr>" + "".join(cells) + "</tr>")
@@ -254,13 +275,16 @@ def lowload_table(path, notes):
     if not rows:
         return msg
     t = ["<table class='data'><tr><th>backend</th><th>size B</th><th>batch</th><th>offered msgs/s</th>"
-         "<th>p50 ns</th><th>p90 ns</th><th>p99 ns</th><th>p99.9 ns</th><th>max ns</th><th>sent</th><th>received</th></tr>"]
+         "<th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>sent</th><th>received</th>"
+         "<th>note</th></tr>"]
     for r in rows:
-        t.append("<tr>" + "".join(f"<td>{E(str(r.get(k) or '–'))}</td>" for k in
-                 ("backend", "size", "batch", "rate", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns",
-                  "sent", "received")) + "</tr>")
+        lat = "".join(f"<td>{E(fmt_ns(r.get(k)))}</td>" for k in ("p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"))
+        t.append(f"<tr><td>{E(r['backend'])}</td><td>{E(r['size'])}</td><td>{E(r['batch'])}</td>"
+                 f"<td>{E(fmt_num(r.get('rate'), 3))}</td>{lat}<td>{E(fmt_num(r.get('sent'), 4))}</td>"
+                 f"<td>{E(fmt_num(r.get('received'), 4))}</td><td>{E(r.get('note') or '')}</td></tr>")
     return ("<p>One message per call at a fixed offered rate, timestamps read at the peer "
-            "(see docs/benchmarks.md).</p>" + "\n".join(t) + "</table>")
+            "(see docs/benchmarks.md). A backend whose peer reads no timestamps has no latency (–); "
+            "backends that cannot pace are not in this run.</p>" + "\n".join(t) + "</table>")
 
 
 def steps_html(steps):
@@ -514,7 +538,7 @@ body{font-family:sans-serif;margin:2em;max-width:1300px;color:#222}
 h1{margin-bottom:0} .machine{color:#555;margin-top:.3em}
 .notice{background:#fff4e5;border-left:4px solid #f0a020;padding:.4em .8em}
 table{border-collapse:collapse;margin:.5em 0 1.5em} td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}
-table.data td{text-align:right} table.data td:last-child{text-align:left;color:#666}
+table.data td{text-align:right;white-space:nowrap} table.data td:last-child{text-align:left;color:#666;white-space:normal}
 td.warn{background:#fcbba1} figure{margin:1em 0} figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:12px;color:#555} pre{font-size:11px;margin:0;white-space:pre-wrap}
 table.matrix td{text-align:center} table.matrix td:first-child{text-align:left}
@@ -565,7 +589,7 @@ def main():
             png = gnuplot("throughput_size.gp", os.path.join(plots, f"throughput-size-{metric}-b{batch}"),
                           {"csv": csv_path, "backends": " ".join(bk), "batch": batch, "metric": metric,
                            "caption": caption}, notes, "plots") if bk else None
-            figs.append(figure(png, f"Throughput ({what}) against message size, batch {batch}. {caption}",
+            figs.append(figure(png, f"Throughput ({what}) against message size, batch {batch}.",
                                f"No throughput-vs-size plot for batch {batch}: no backend has data."))
     # throughput against batch at a small size
     sizes = sorted({int(r["size"]) for r in rows})
@@ -574,7 +598,7 @@ def main():
         bk = [b for b in backends if any(r["backend"] == b and int(r["size"]) == size for r in rows)]
         png = gnuplot("throughput_batch.gp", os.path.join(plots, f"throughput-batch-s{size}"),
                       {"csv": csv_path, "backends": " ".join(bk), "size": size, "caption": caption}, notes, "plots")
-        figs.append(figure(png, f"Message rate against batch size, {size}-byte messages. {caption}", ""))
+        figs.append(figure(png, f"Message rate against batch size, {size}-byte messages.", ""))
     else:
         figs.append(figure(None, "", "No throughput-vs-batch plot: the run has a single batch size or no data."))
     # speed-ups and fraction of the ceiling
@@ -594,7 +618,13 @@ def main():
             png = gnuplot("speedup.gp", os.path.join(plots, f"{name}-b{sp_batch}"),
                           {"csv": path, "pairs": " ".join(names), "batch": sp_batch,
                            "caption": caption, "ytitle": title}, notes, "plots")
-            figs.append(figure(png, f"{title} (messages/s ratio), batch {sp_batch}. {caption}", ""))
+            why = ("Above 1: the sendpath path sends more messages per second than its kernel counterpart "
+                   "at the same size and batch. kernel-vsock runs in an emulated (TCG) QEMU guest, so its "
+                   "ratio overstates the gain." if name == "speedup" else
+                   "dpdk-txonly is DPDK testpmd's txonly over the same virtio-user → vhost-user pair with no "
+                   "stack at all: the ceiling. Its largest size is the port's, so points at 64K compare "
+                   "nearby sizes.")
+            figs.append(figure(png, f"{title} (messages/s ratio), batch {sp_batch}. {why}", ""))
         else:
             have = ", ".join(backends) or "none"
             figs.append(figure(None, "", f"No plot '{title}': it needs both backends of a pair "
@@ -632,12 +662,12 @@ def main():
                                backends=" ".join(b for b in order if any(c[0] == b for c in cdf))), notes, "plots")
             nob = [b for b in order if not lat[b]["latency"].get("buckets")]
             figs.append(figure(png, f"One-way latency CDF, {lat_size}-byte messages, batch {lat_batch}, {load}. " +
-                               (f"No histogram from {', '.join(nob)} (percentiles only, see the next plot). " if nob else "") +
-                               caption, ""))
+                               (f"No histogram from {', '.join(nob)} (percentiles only, see the next plot)." if nob else ""),
+                               ""))
         write_csv(os.path.join(data, "latency-pct.csv"), ["backend", "p50", "p90", "p99", "p999", "max"], pct)
         png = gnuplot("latency_bars.gp", os.path.join(plots, "latency-percentiles"),
                       dict(v, csv=os.path.join(data, "latency-pct.csv")), notes, "plots")
-        figs.append(figure(png, f"One-way latency percentiles, {lat_size}-byte messages, batch {lat_batch}, {load}. {caption}", ""))
+        figs.append(figure(png, f"One-way latency percentiles, {lat_size}-byte messages, batch {lat_batch}, {load}.", ""))
     else:
         figs.append(figure(None, "", "No latency plots: no backend carried payload timestamps "
                                      "(or bench.json with the latency figures is missing)."))

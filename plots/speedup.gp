@@ -9,6 +9,8 @@ set ylabel "ratio of messages/s (log scale; 1 = equal)"
 set logscale x 2
 set logscale y 10
 set xtics ("16" 16, "64" 64, "256" 256, "1K" 1024, "4K" 4096, "16K" 16384, "64K" 65536)
+# the largest UDP datagram (65507) stops short of the 64K tic: reach it
+set xrange [*:65536<*]
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead lc rgb "#888888" dt 2
 pc(i) = (i == 1) ? 0xd62728 : (i == 2) ? 0x1f77b4 : (i == 3) ? 0x9467bd : 0x7f7f7f
 plot for [i=1:words(pairs)] csv skip 1 using (strcol(1) eq word(pairs, i) && column(3) == batch ? column(2) : NaN):(column(4)) \
