@@ -414,6 +414,7 @@ static const struct virtio_transport_ops vhost_user_ops = {
 	.get_features = vu_get_features,
 	.set_features = vu_set_features,
 	.read_config = vu_read_config,
+	/* no queue_max: the protocol cannot ask, and a backend takes what SET_VRING_NUM says */
 	.setup_queue = vu_setup_queue,
 	.notify = vu_notify,
 	.get_status = vu_get_status,

@@ -295,6 +295,17 @@ static void vp_wr64(volatile uint32_t *lo, volatile uint32_t *hi, uint64_t v)
 	vp_wr32(hi, (uint32_t)(v >> 32));
 }
 
+/* What the device's queue_size register says after selecting the queue (§4.1.4.3). */
+static uint16_t vp_queue_max(struct virtio_transport *t, uint16_t qid)
+{
+	struct virtio_pci *vp = VP(t);
+
+	if (qid >= VP_MAX_QUEUES || qid >= vp_rd16(&vp->common->num_queues))
+		return 0; /* setup_queue says why */
+	vp_wr16(&vp->common->queue_select, qid);
+	return vp_rd16(&vp->common->queue_size);
+}
+
 static int vp_setup_queue(struct virtio_transport *t, uint16_t qid, const struct virtqueue *vq)
 {
 	struct virtio_pci *vp = VP(t);
@@ -401,6 +412,7 @@ static const struct virtio_transport_ops virtio_pci_ops = {
 	.get_features = vp_get_features,
 	.set_features = vp_set_features,
 	.read_config = vp_read_config,
+	.queue_max = vp_queue_max,
 	.setup_queue = vp_setup_queue,
 	.notify = vp_notify,
 	.get_status = vp_get_status,

@@ -37,6 +37,11 @@ struct virtio_transport_ops {
 	int (*set_features)(struct virtio_transport *t, uint64_t features);
 	/* Device config space; -1 when the device does not expose it. */
 	int (*read_config)(struct virtio_transport *t, uint32_t off, void *buf, uint32_t len);
+	/*
+	 * The most entries queue qid can take (virtio-pci: its queue_size
+	 * register); 0, or no op, when the transport sets no limit.
+	 */
+	uint16_t (*queue_max)(struct virtio_transport *t, uint16_t qid);
 	/* Gives queue qid (rings laid out by vq_init) to the device and enables it. */
 	int (*setup_queue)(struct virtio_transport *t, uint16_t qid, const struct virtqueue *vq);
 	/* The doorbell: new buffers on queue qid. Fast path. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_common.h>
 #include <rte_errno.h>
 #include <rte_kvargs.h>
 #include <rte_lcore.h>
@@ -27,6 +28,8 @@ enum { VSOCK_RXQ, VSOCK_TXQ, VSOCK_EVQ, VSOCK_NQ };
 
 #define EVQ_SIZE 8
 #define DEFAULT_QUEUE_SIZE 256
+#define MIN_QUEUE_SIZE 64
+#define MAX_QUEUE_SIZE 4096
 #define DEFAULT_POOL_SIZE 8191
 #define DEFAULT_CONNECT_MS 2000
 #define MAX_DEVS 8
@@ -292,6 +295,43 @@ static int queue_alloc(struct sp_vsock_dev *d, int qid, uint16_t num, bool event
 	return vq_init(&q->vq, q->mz->addr, num, q->slots, event_idx, in_order);
 }
 
+/* The device's limit on queue qid, 0 when it sets none. */
+static uint16_t queue_max(const struct sp_vsock_dev *d, int qid)
+{
+	return d->t->ops->queue_max ? d->t->ops->queue_max(d->t, qid) : 0;
+}
+
+/*
+ * Fits the queues to what the device takes: an explicit queue_size= beyond
+ * its limit is the user's error; the default comes down to the largest power
+ * of two within it (QEMU's virtio-pci vsock queues hold 128 entries).
+ */
+static int queue_sizes(struct sp_vsock_dev *d, bool explicit, uint64_t *qsize, uint16_t *evq_size)
+{
+	uint16_t max;
+	int q;
+
+	for (q = VSOCK_RXQ; q <= VSOCK_TXQ; q++) {
+		max = queue_max(d, q);
+		if (!max || *qsize <= max)
+			continue;
+		if (explicit) {
+			fprintf(stderr, "virtio_vsock %s: queue %d takes at most %u entries, not %llu (queue_size=)\n",
+				d->name, q, max, (unsigned long long)*qsize);
+			return -1;
+		}
+		*qsize = rte_align32prevpow2(max);
+		if (*qsize < MIN_QUEUE_SIZE) {
+			fprintf(stderr, "virtio_vsock %s: queue %d takes at most %u entries; the driver needs %d\n",
+				d->name, q, max, MIN_QUEUE_SIZE);
+			return -1;
+		}
+	}
+	max = queue_max(d, VSOCK_EVQ);
+	*evq_size = max && max < EVQ_SIZE ? rte_align32prevpow2(max) : EVQ_SIZE;
+	return 0;
+}
+
 static int parse_u64(const char *key, const char *val, void *out)
 {
 	char *end;
@@ -346,6 +386,7 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 	struct sp_vsock_dev *d = NULL;
 	struct vsock_event *ev;
 	bool event_idx, in_order;
+	uint16_t evq_size;
 	int slot, q, i;
 
 	if (sp_vsock_dev_get(name)) {
@@ -376,11 +417,14 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 			name);
 		goto fail;
 	}
-	if (qsize < 64 || qsize > 4096 || (qsize & (qsize - 1))) {
-		fprintf(stderr, "virtio_vsock %s: queue_size must be a power of two in 64..4096\n", name);
+	if (qsize < MIN_QUEUE_SIZE || qsize > MAX_QUEUE_SIZE || (qsize & (qsize - 1))) {
+		fprintf(stderr, "virtio_vsock %s: queue_size must be a power of two in %d..%d\n", name,
+			MIN_QUEUE_SIZE, MAX_QUEUE_SIZE);
 		goto fail;
 	}
-	if (pool_size < 2 * qsize + 64) {
+	/* checked again once the device said how large its queues may be */
+	if (pool_size < 2 * (rte_kvargs_count(kv, "queue_size") ? qsize : MIN_QUEUE_SIZE) + 64 ||
+	    pool_size > UINT32_MAX) {
 		fprintf(stderr, "virtio_vsock %s: pool_size must be at least 2*queue_size+64\n", name);
 		goto fail;
 	}
@@ -427,16 +471,23 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 		goto fail;
 	}
 
+	if (queue_sizes(d, rte_kvargs_count(kv, "queue_size") > 0, &qsize, &evq_size) < 0)
+		goto fail;
+	if (pool_size < 2 * qsize + 64) {
+		fprintf(stderr, "virtio_vsock %s: pool_size must be at least 2*queue_size+64 (queue_size %llu)\n",
+			name, (unsigned long long)qsize);
+		goto fail;
+	}
 	event_idx = d->features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	in_order = d->features & (1ull << VIRTIO_F_IN_ORDER);
 	if (queue_alloc(d, VSOCK_RXQ, qsize, event_idx, in_order) < 0 ||
 	    queue_alloc(d, VSOCK_TXQ, qsize, event_idx, in_order) < 0 ||
-	    queue_alloc(d, VSOCK_EVQ, EVQ_SIZE, event_idx, in_order) < 0)
+	    queue_alloc(d, VSOCK_EVQ, evq_size, event_idx, in_order) < 0)
 		goto fail;
 	rx_refill(d);
 	vq_publish(&d->q[VSOCK_RXQ].vq);
 	ev = d->ev_mz->addr;
-	for (i = 0; i < EVQ_SIZE; i++)
+	for (i = 0; i < evq_size; i++)
 		ev_post(d, &ev[i]);
 	vq_publish(&d->q[VSOCK_EVQ].vq);
 

@@ -25,6 +25,7 @@ struct fake {
 	bool alive;
 	uint64_t features;
 	uint64_t features_acked;
+	uint16_t queue_max[3];  /* what the device's queues hold at most; 0: no limit */
 };
 
 static struct fake fk;
@@ -40,6 +41,7 @@ static inline int f_read_config(struct virtio_transport *t, uint32_t off, void *
 	memcpy(buf, &cid, 8);
 	return 0;
 }
+static inline uint16_t f_queue_max(struct virtio_transport *t, uint16_t qid) { return fk.queue_max[qid]; }
 static inline int f_setup_queue(struct virtio_transport *t, uint16_t qid, const struct virtqueue *vq)
 {
 	fk.vq[qid] = vq;
@@ -53,7 +55,7 @@ static inline void f_close(struct virtio_transport *t) { }
 
 static const struct virtio_transport_ops fake_ops = {
 	.name = "fake", .setup_mem = f_setup_mem, .get_features = f_get_features,
-	.set_features = f_set_features, .read_config = f_read_config, .setup_queue = f_setup_queue,
+	.set_features = f_set_features, .read_config = f_read_config, .queue_max = f_queue_max, .setup_queue = f_setup_queue,
 	.notify = f_notify, .get_status = f_get_status, .set_status = f_set_status,
 	.is_alive = f_is_alive, .close = f_close,
 };

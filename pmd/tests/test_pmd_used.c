@@ -313,3 +313,63 @@ Test(pmd_used, rx_ring_refilled_as_the_pool_allows)
 	cr_assert_eq(sp_vsock_rx_burst(dev, pkts, 16), 0);
 	cr_assert_eq(fk.vq[RXQ]->num_free, 0);
 }
+
+/* A device whose queues hold at most rx/tx/ev entries; args as devargs. */
+static struct sp_vsock_dev *create_limited(uint16_t rx, uint16_t tx, uint16_t ev, const char *args)
+{
+	struct virtio_transport *t = fake_open(1ull << VIRTIO_F_VERSION_1);
+
+	fk.queue_max[RXQ] = rx;
+	fk.queue_max[TXQ] = tx;
+	fk.queue_max[EVQ] = ev;
+	return sp_vsock_dev_create_on("vsock_lim0", t, args);
+}
+
+Test(pmd_cfg, default_queue_size_follows_device_limit, .timeout = 60)
+{
+	struct sp_env_cfg cfg = { .name = "pmdtest", .mem_mb = 128, .quiet = true };
+	struct sp_vsock_dev *d;
+
+	cr_assert_eq(sp_env_init(&cfg), 0);
+	/* QEMU's vhost-user-vsock-pci: 128 entries per queue; the default 256 comes down */
+	d = create_limited(128, 128, 128, "pool_size=1024");
+	cr_assert_not_null(d, "the default queue size must fit a 128-entry device");
+	cr_assert_eq(fk.vq[RXQ]->num, 128);
+	cr_assert_eq(fk.vq[TXQ]->num, 128);
+	cr_assert_eq(fk.vq[EVQ]->num, 8);
+	cr_assert_eq(fk.vq[RXQ]->avail->idx, 128, "the rx ring starts full");
+	sp_vsock_dev_destroy(d);
+	/* a limit that is no power of two: the largest power of two within it, for both */
+	d = create_limited(200, 0, 4, "pool_size=1024");
+	cr_assert_not_null(d);
+	cr_assert_eq(fk.vq[RXQ]->num, 128);
+	cr_assert_eq(fk.vq[TXQ]->num, 128);
+	cr_assert_eq(fk.vq[EVQ]->num, 4);
+	sp_vsock_dev_destroy(d);
+	/* no limit (vhost-user): the default stays */
+	d = create_limited(0, 0, 0, "pool_size=1024");
+	cr_assert_not_null(d);
+	cr_assert_eq(fk.vq[TXQ]->num, 256);
+	sp_vsock_dev_destroy(d);
+	/* an explicit size within the limit is kept */
+	d = create_limited(128, 128, 128, "queue_size=64,pool_size=1024");
+	cr_assert_not_null(d);
+	cr_assert_eq(fk.vq[TXQ]->num, 64);
+	sp_vsock_dev_destroy(d);
+	rte_eal_cleanup();
+}
+
+Test(pmd_cfg, queue_size_beyond_device_limit_refused, .timeout = 60)
+{
+	struct sp_env_cfg cfg = { .name = "pmdtest", .mem_mb = 128, .quiet = true };
+
+	cr_assert_eq(sp_env_init(&cfg), 0);
+	cr_assert_null(create_limited(128, 128, 128, "queue_size=256,pool_size=1024"),
+		       "an explicit queue_size above the device's limit is the user's error");
+	cr_assert_null(create_limited(0, 64, 0, "queue_size=128,pool_size=1024"));
+	cr_assert_null(create_limited(32, 32, 8, "pool_size=1024"), "below the driver's 64 entries");
+	/* a pool sized for the lowered default is enough */
+	cr_assert_not_null(create_limited(128, 128, 8, "pool_size=400"));
+	sp_vsock_dev_destroy(sp_vsock_dev_get("vsock_lim0"));
+	rte_eal_cleanup();
+}

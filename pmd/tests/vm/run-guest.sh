@@ -53,7 +53,7 @@ probe) progs=("$build/pmd/tests/vm/sp-vp-probe")
 send) progs=("$build/pmd/tests/vm/sp-vm-send")
 	# the device from EAL's --vdev, as a user would start it (udp mode uses sp_vsock_dev_create)
 	run="/bin/sp-vm-send --pci $pci --port $port --bytes $bytes --credit-check -- --iova-mode=pa"
-	run+=" --vdev=virtio_vsock_pci0,pci=$pci,queue_size=128" ;;
+	run+=" --vdev=virtio_vsock_pci0,pci=$pci" ;;
 udp) progs=("$build/pmd/tests/vm/sp-vm-udp")
 	export SP_VM_PLUGINS="librte_bus_pci.so librte_net_virtio.so"
 	count=${3:-10000}

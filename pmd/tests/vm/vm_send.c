@@ -12,7 +12,7 @@
  * program prints "vm-send: waiting for credit" and blocks until the host
  * (told by run-guest.sh) reads again.
  *
- *   sp-vm-send --pci 0000:00:03.0 --port 1234 [--bytes N] [--qsize 128] [--credit-check]
+ *   sp-vm-send --pci 0000:00:03.0 --port 1234 [--bytes N] [--qsize N] [--credit-check]
  *              [-- EAL args]
  *
  * Prints "vm-send: ..." lines, ending with "vm-send: PASS ..." (exit 0) or an error (exit 1).
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 	struct sp_init_cfg icfg = { .vsock_dev = DEV_NAME, .udp_port = -1, .cpu = -1 };
 	struct sockaddr_vm peer = { .svm_family = AF_VSOCK, .svm_cid = VSOCK_HOST_CID };
 	unsigned long long total = 16ull << 20, sent = 0;
-	unsigned int port = 1234, qsize = 128;
+	unsigned int port = 1234, qsize = 0;  /* 0: the device's default */
 	bool credit_check = false;
 	const char *pci = NULL;
 	struct sp_vsock_dev *dev;
@@ -177,8 +177,11 @@ int main(int argc, char **argv)
 	if (sp_env_init(&cfg))
 		return 1;
 
-	/* made by EAL when given --vdev=virtio_vsock_pci0,pci=ADDR,queue_size=N; else here, alike */
-	snprintf(args, sizeof(args), "pci=%s,queue_size=%u", pci, qsize);
+	/* made by EAL when given --vdev=virtio_vsock_pci0,pci=ADDR; else here, alike */
+	if (qsize)
+		snprintf(args, sizeof(args), "pci=%s,queue_size=%u", pci, qsize);
+	else
+		snprintf(args, sizeof(args), "pci=%s", pci);
 	dev = sp_vsock_dev_get(DEV_NAME);
 	if (dev)
 		printf("vm-send: %s came from --vdev\n", DEV_NAME);

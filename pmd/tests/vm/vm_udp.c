@@ -192,7 +192,7 @@ int main(int argc, char **argv)
 	if (vsock_pci) {
 		char args[160];
 
-		snprintf(args, sizeof(args), "pci=%s,queue_size=128", vsock_pci);
+		snprintf(args, sizeof(args), "pci=%s", vsock_pci);
 		vdev = sp_vsock_dev_create(VSOCK_DEV, args);
 		if (!vdev) {
 			printf("vm-udp: FAIL the vsock device did not start on %s\n", vsock_pci);
