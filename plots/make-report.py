@@ -533,9 +533,35 @@ def conformance_section(path, notes):
     return "\n".join(out), d
 
 
+def glance(rows, backends, d):
+    """Two lines for a reader who reads nothing else."""
+    out = []
+    if rows:
+        out.append(f"Benchmark: {len(rows)} points from {len(backends)} backend(s) ({', '.join(backends)}).")
+    else:
+        out.append("Benchmark: no data (see below).")
+    if isinstance(d, dict) and isinstance(d.get("results"), list):
+        counts = {}
+        for r in d["results"]:
+            if isinstance(r, dict) and r.get("column") == "sendpath":
+                v = r.get("verdict", "skipped")
+                counts[v] = counts.get(v, 0) + 1
+        sc = d.get("scenarios") or {}
+        line = (f"Conformance: {sum(v for v in sc.values() if isinstance(v, int))} scenarios "
+                f"({', '.join(f'{n} {p}' for p, n in sc.items())}); sendpath: " +
+                ", ".join(f"{counts.get(v, 0)} {v}" for v in ("match", "accepted", "diverge", "error", "skipped")))
+        topo = [t for t in d.get("topologies") or [] if isinstance(t, dict)]
+        if topo:
+            line += "; vhost-user topology: " + ", ".join(
+                f"{t.get('column', '?')} {'pass' if t.get('ok') else 'FAIL'}" for t in topo)
+        out.append(line + ".")
+    return "<p class='glance'>" + "<br>".join(E(x) for x in out) + "</p>"
+
+
 CSS = """
 body{font-family:sans-serif;margin:2em;max-width:1300px;color:#222}
-h1{margin-bottom:0} .machine{color:#555;margin-top:.3em}
+h1{margin-bottom:0} .machine{color:#555;margin-top:.3em} .nav{font-size:14px}
+.glance{background:#f4f8fb;border-left:4px solid #3182bd;padding:.4em .8em}
 .notice{background:#fff4e5;border-left:4px solid #f0a020;padding:.4em .8em}
 table{border-collapse:collapse;margin:.5em 0 1.5em} td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}
 table.data td{text-align:right;white-space:nowrap} table.data td:last-child{text-align:left;color:#666;white-space:normal}
@@ -672,7 +698,7 @@ def main():
         figs.append(figure(None, "", "No latency plots: no backend carried payload timestamps "
                                      "(or bench.json with the latency figures is missing)."))
 
-    conf_html, _ = conformance_section(conf, notes)
+    conf_html, conf_d = conformance_section(conf, notes)
     if conf and os.path.exists(conf) and os.path.abspath(conf) != os.path.join(out, "conformance.json"):
         try:
             with open(conf, "rb") as src, open(os.path.join(out, "conformance.json"), "wb") as dst:
@@ -683,27 +709,32 @@ def main():
     commands = list(a.command)
     if j.get("command"):
         commands.append(j["command"])
+    if low_json.get("command"):
+        commands.append(low_json["command"])
     m = j.get("machine") or {}
     mem = (j.get("memcpy") or {}).get("gbit_per_s")
     cfgj = j.get("config") or {}
     st_rows = "".join(
         f"<tr><td><a href='#t-{E(s.get('name', ''))}'>{E(s.get('name', ''))}</a></td><td>{E(s.get('status', ''))}</td>"
-        f"<td>{s.get('rows', 0)}</td><td>{E(s.get('why', ''))}</td></tr>" for s in status)
+        f"<td>{s.get('rows', 0)}</td><td>{E(s.get('about', ''))}</td><td>{E(s.get('why', ''))}</td></tr>" for s in status)
     for b in backends:
         if not any(s.get("name") == b for s in status):
-            st_rows += f"<tr><td>{E(b)}</td><td>ok</td><td>{sum(r['backend'] == b for r in rows)}</td><td></td></tr>"
+            st_rows += f"<tr><td>{E(b)}</td><td>ok</td><td>{sum(r['backend'] == b for r in rows)}</td><td></td><td></td></tr>"
     missing = [b for b in BACKENDS if b not in backends]
     page = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{E(a.title)}</title>"
             f"<style>{CSS}</style></head><body>",
-            f"<h1>{E(a.title)}</h1><p class='machine'>{E(caption)}</p>"]
+            f"<h1>{E(a.title)}</h1><p class='machine'>{E(caption)}</p>",
+            "<p class='nav'><a href='#machine'>Machine</a> · <a href='#plots'>Plots</a> · "
+            "<a href='#lowload'>Latency at low load</a> · <a href='#tables'>Benchmark tables</a> · "
+            "<a href='#conformance'>Conformance</a></p>", glance(rows, backends, conf_d)]
     if notes.items:
         page.append("<h2>Problems with the input</h2><ul>" +
                     "".join(f"<li>{E(w)}: {E(t)}</li>" for w, t in notes.items) + "</ul>")
-    page.append("<h2>Machine</h2><table>")
+    page.append("<h2 id='machine'>Machine</h2><table>")
     for k, v in (("CPU", m.get("cpu_model")), ("CPUs online", m.get("cpus_online")), ("kernel", m.get("kernel")),
                  ("DPDK", m.get("dpdk_version")), ("hugepages", m.get("hugepages_note")),
                  ("TSC GHz", m.get("tsc_ghz")), ("host", m.get("hostname")), ("date", m.get("date")),
-                 ("load average at start (1, 5, 15 min)", m.get("loadavg")),
+                 ("load average at start (1, 5, 15 min)", " ".join((m.get("loadavg") or "").split()[:3])),
                  ("memcpy, one core, 64 KiB blocks", f"{mem:.1f} Gbit/s" if isinstance(mem, (int, float)) and mem else None),
                  ("sweep", ", ".join(f"{k}={v}" for k, v in cfgj.items()) or None)):
         page.append(f"<tr><th>{E(k)}</th><td>{E(str(v)) if v not in (None, '') else 'unknown'}</td></tr>")
@@ -711,13 +742,14 @@ def main():
     page.append("".join(f"<p><code>{E(c)}</code></p>" for c in commands) or "<p>unknown</p>")
     page.append("<h2>Backends</h2>")
     if st_rows:
-        page.append("<table><tr><th>backend</th><th>status</th><th>rows</th><th>why</th></tr>" + st_rows + "</table>")
+        page.append("<table class='backends'><tr><th>backend</th><th>status</th><th>rows</th><th>what it measures</th>"
+                    "<th>why not ok</th></tr>" + st_rows + "</table>")
     if missing:
         page.append(f"<p class='notice'>No rows from: {E(', '.join(missing))}. Their tables below say why.</p>")
-    page.append("<h2>Plots</h2>" + csv_msg + "\n".join(figs))
-    page.append("<h2>Latency at low load</h2>" + lowload_table(a.lowload, notes))
-    page.append("<h2>Benchmark tables</h2>" + (csv_msg or "") + bench_tables(rows, backends, status))
-    page.append("<h2>Conformance matrix</h2>" + conf_html)
+    page.append("<h2 id='plots'>Plots</h2>" + csv_msg + "\n".join(figs))
+    page.append("<h2 id='lowload'>Latency at low load</h2>" + lowload_table(a.lowload, notes))
+    page.append("<h2 id='tables'>Benchmark tables</h2>" + (csv_msg or "") + bench_tables(rows, backends, status))
+    page.append("<h2 id='conformance'>Conformance matrix</h2>" + conf_html)
     page.append("</body></html>")
     with open(os.path.join(out, "index.html"), "w") as f:
         f.write("\n".join(page))
