@@ -460,6 +460,11 @@ def conformance_section(path, notes):
         if r.get("verdict") == "accepted":
             k = r.get("kind") or "unspecified"
             kinds[c][k] = kinds[c].get(k, 0) + 1
+    skips = {c: {} for c in cols}
+    for (s, c), r in cells.items():
+        if r.get("verdict") == "skipped":
+            w = r.get("reason") or "no reason given"
+            skips[c][w] = skips[c].get(w, 0) + 1
     info = {c.get("name"): c for c in (d.get("columns") or []) if isinstance(c, dict)} if isinstance(d, dict) else {}
     refs = d.get("reference") or {} if isinstance(d, dict) else {}
     out = []
@@ -469,7 +474,7 @@ def conformance_section(path, notes):
                    ". sendpath follows the newest kernel.</p>")
     out.append('<table class="summary"><tr><th>column</th><th>runs on</th><th>time s</th>' +
                "".join(f'<th style="background:{VERDICT_LOOK[v][0]}">{E(v)}</th>' for v in VERDICT_LOOK) +
-               "<th>accepted, by kind</th></tr>")
+               "<th>accepted, by kind</th><th>skipped, why</th></tr>")
     for c in cols:
         ci = info.get(c, {})
         where = (f"{ci.get('backend', '?')}, Linux {ci.get('kernel', '?')}" +
@@ -482,7 +487,8 @@ def conformance_section(path, notes):
             tt += " (boot and run)"
         out.append(f"<tr><td>{E(c)}</td><td>{E(where)}</td><td>{E(tt)}</td>" +
                    "".join(f"<td>{counts[c].get(v, 0)}</td>" for v in VERDICT_LOOK) +
-                   f"<td>{E(', '.join(f'{k} {n}' for k, n in sorted(kinds[c].items())) or '–')}</td></tr>")
+                   f"<td>{E(', '.join(f'{n} {k}' for k, n in sorted(kinds[c].items())) or '–')}</td>"
+                   f"<td class='why'>{E('; '.join(f'{n}: {w}' for w, n in skips[c].items()) or '–')}</td></tr>")
     out.append("</table>")
     out.append('<p class="legend">' + " ".join(
         f'<span class="cell" style="background:{c}">{s}</span> {E(v)}: {E(m)} &nbsp;'
@@ -567,7 +573,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em} td,th{border:1px solid #ccc;
 table.data td{text-align:right;white-space:nowrap} table.data td:last-child{text-align:left;color:#666;white-space:normal}
 td.warn{background:#fcbba1} figure{margin:1em 0} figure img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:12px;color:#555} pre{font-size:11px;margin:0;white-space:pre-wrap}
-table.matrix td{text-align:center} table.matrix td:first-child{text-align:left}
+table.summary td.why{font-size:11px;color:#555;max-width:420px} table.matrix td{text-align:center} table.matrix td:first-child{text-align:left}
 .traces{display:flex;gap:1em;text-align:left} .traces div{flex:1}
 .cell{display:inline-block;min-width:1.6em;text-align:center;border:1px solid #ccc}
 code{background:#f4f4f4;padding:1px 4px} .about{color:#555;font-style:italic}
