@@ -33,6 +33,7 @@ enum { VSOCK_RXQ, VSOCK_TXQ, VSOCK_EVQ, VSOCK_NQ };
 #define DEFAULT_POOL_SIZE 8191
 #define DEFAULT_CONNECT_MS 2000
 #define MAX_DEVS 8
+#define POOL_CACHE_MAX 256
 #define FREE_BATCH 64
 
 struct vsock_queue {
@@ -375,6 +376,16 @@ static void dev_free(struct sp_vsock_dev *d)
 	rte_free(d);
 }
 
+/*
+ * Per-lcore cache of the mbuf pool: rte_mempool refuses a cache whose flush
+ * threshold (1.5 x its size) exceeds the pool, and a large cache strands
+ * much of a small pool on other lcores. An eighth of the pool, at most 256.
+ */
+static unsigned int pool_cache_size(uint64_t n)
+{
+	return (unsigned int)RTE_MIN(n / 8, (uint64_t)POOL_CACHE_MAX);
+}
+
 static struct sp_vsock_dev *dev_create(const char *name, const char *args, struct virtio_transport *t)
 {
 	const uint64_t want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
@@ -434,7 +445,7 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 		goto fail;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(pname, sizeof(pname), "vsk_%.20s", name);
-	d->pool = rte_pktmbuf_pool_create(pname, pool_size, 256, 0,
+	d->pool = rte_pktmbuf_pool_create(pname, pool_size, pool_cache_size(pool_size), 0,
 					  RTE_PKTMBUF_HEADROOM + SP_VSOCK_MBUF_DATA, (int)rte_socket_id());
 	snprintf(mz, sizeof(mz), "vsk%p_ev", (void *)d);
 	d->ev_mz = rte_memzone_reserve(mz, EVQ_SIZE * sizeof(struct vsock_event), (int)rte_socket_id(), 0);

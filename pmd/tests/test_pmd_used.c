@@ -373,3 +373,42 @@ Test(pmd_cfg, queue_size_beyond_device_limit_refused, .timeout = 60)
 	sp_vsock_dev_destroy(sp_vsock_dev_get("vsock_lim0"));
 	rte_eal_cleanup();
 }
+
+/* Small pools (below 384 mbufs the old fixed 256-mbuf cache made rte_mempool refuse them). */
+Test(pmd_cfg, small_pools_work, .timeout = 60)
+{
+	static const char *const args[] = { "queue_size=64,pool_size=192", "queue_size=64,pool_size=256",
+					     "queue_size=64,pool_size=383", "queue_size=128,pool_size=320" };
+	struct sp_env_cfg cfg = { .name = "pmdtest", .mem_mb = 128, .quiet = true };
+	struct rte_mbuf *pkts[128];
+	unsigned int a, round, i;
+
+	cr_assert_eq(sp_env_init(&cfg), 0);
+	for (a = 0; a < RTE_DIM(args); a++) {
+		struct sp_vsock_dev *d = sp_vsock_dev_create_on("vsock_small0", fake_open(1ull << VIRTIO_F_VERSION_1),
+							       args[a]);
+		struct rte_mempool *mp;
+		unsigned int before, num;
+
+		cr_assert_not_null(d, "%s refused", args[a]);
+		dev = d;
+		mp = sp_vsock_dev_pool(d);
+		num = fk.vq[TXQ]->num;
+		cr_assert_eq(fk.vq[RXQ]->num_free, 0, "%s: the rx ring starts full", args[a]);
+		before = rte_mempool_avail_count(mp);
+		/* a full tx ring of packets, used by the device, reclaimed; twice */
+		for (round = 0; round < 2; round++) {
+			for (i = 0; i < num; i++)
+				pkts[i] = tx_pkt(64);
+			cr_assert_eq(sp_vsock_tx_burst(d, pkts, num), num, "%s", args[a]);
+			for (i = 0; i < num; i++)
+				dev_used(TXQ, dev_take(TXQ), 0);
+			cr_assert_eq(sp_vsock_tx_free(d), num);
+		}
+		cr_assert_eq(rte_mempool_avail_count(mp), before, "%s: every mbuf back", args[a]);
+		sp_vsock_dev_destroy(d);
+	}
+	/* below 2*queue_size+64 is refused by that rule, not by the pool */
+	cr_assert_null(sp_vsock_dev_create_on("vsock_small0", fake_open(0), "queue_size=64,pool_size=64"));
+	rte_eal_cleanup();
+}
