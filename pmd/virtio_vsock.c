@@ -287,7 +287,9 @@ static int queue_alloc(struct sp_vsock_dev *d, int qid, uint16_t num, bool event
 	char mz[RTE_MEMZONE_NAMESIZE];
 
 	snprintf(mz, sizeof(mz), "vsk%p_q%d", (void *)d, qid);
-	q->mz = rte_memzone_reserve_aligned(mz, vq_ring_size(num), (int)rte_socket_id(), 0, 4096);
+	/* the device walks a ring by address: with IOVA as PA it must not straddle discontiguous pages */
+	q->mz = rte_memzone_reserve_aligned(mz, vq_ring_size(num), (int)rte_socket_id(), RTE_MEMZONE_IOVA_CONTIG,
+					    4096);
 	q->slots = rte_zmalloc(NULL, sizeof(*q->slots) * num, RTE_CACHE_LINE_SIZE);
 	if (!q->mz || !q->slots) {
 		fprintf(stderr, "virtio_vsock %s: no memory for queue %d\n", d->name, qid);
@@ -448,7 +450,8 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 	d->pool = rte_pktmbuf_pool_create(pname, pool_size, pool_cache_size(pool_size), 0,
 					  RTE_PKTMBUF_HEADROOM + SP_VSOCK_MBUF_DATA, (int)rte_socket_id());
 	snprintf(mz, sizeof(mz), "vsk%p_ev", (void *)d);
-	d->ev_mz = rte_memzone_reserve(mz, EVQ_SIZE * sizeof(struct vsock_event), (int)rte_socket_id(), 0);
+	d->ev_mz = rte_memzone_reserve(mz, EVQ_SIZE * sizeof(struct vsock_event), (int)rte_socket_id(),
+				       RTE_MEMZONE_IOVA_CONTIG);
 	if (!d->pool || !d->ev_mz) {
 		fprintf(stderr, "virtio_vsock %s: no memory for the mbuf pool (%s)\n", name, rte_strerror(rte_errno));
 		goto fail;
