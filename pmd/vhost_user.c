@@ -36,6 +36,7 @@ enum vhost_user_request {
 	VHOST_USER_SET_VRING_NUM = 8,
 	VHOST_USER_SET_VRING_ADDR = 9,
 	VHOST_USER_SET_VRING_BASE = 10,
+	VHOST_USER_GET_VRING_BASE = 11,
 	VHOST_USER_SET_VRING_KICK = 12,
 	VHOST_USER_SET_VRING_CALL = 13,
 	VHOST_USER_GET_PROTOCOL_FEATURES = 15,
@@ -55,6 +56,8 @@ enum vhost_user_request {
 #define VHOST_USER_MAX_REGIONS 8
 #define VHOST_USER_MAX_CONFIG 256
 #define VHOST_USER_MAX_QUEUES 8
+/* How long a reset waits for the backend to stop all rings. */
+#define VHOST_USER_STOP_MS 1000
 
 struct vhost_user_region {
 	uint64_t guest_phys_addr;
@@ -96,6 +99,7 @@ struct vhost_user {
 	uint8_t status;
 	int kickfd[VHOST_USER_MAX_QUEUES];
 	int callfd[VHOST_USER_MAX_QUEUES];
+	uint32_t started;           /* queues given to the backend, not yet stopped */
 	uint64_t next_alive_check;  /* tsc */
 };
 
@@ -348,6 +352,7 @@ static int vu_setup_queue(struct virtio_transport *t, uint16_t qid, const struct
 		if (vu_set(vu, VHOST_USER_SET_VRING_ENABLE, &state, sizeof(state), NULL, 0) < 0)
 			return -1;
 	}
+	vu->started |= 1u << qid;
 	return 0;
 }
 
@@ -365,11 +370,49 @@ static uint8_t vu_get_status(struct virtio_transport *t)
 	return VU(t)->status;
 }
 
-/* vhost-user has no status register (without F_STATUS); the rings start on ENABLE. */
+/*
+ * A reset the vhost-user way: GET_VRING_BASE stops a ring, and the backend
+ * answers only once it no longer touches it (vhost-user.rst). Until every
+ * answer is in, the backend may still write used entries into our memory.
+ * A backend that is gone writes nothing more; one silent past the bound may.
+ */
+static int vu_stop_rings(struct vhost_user *vu)
+{
+	uint64_t hz = rte_get_tsc_hz(), end = rte_get_tsc_cycles() + hz * VHOST_USER_STOP_MS / 1000;
+	int q;
+
+	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++) {
+		struct vhost_user_msg m = { .request = VHOST_USER_GET_VRING_BASE, .size = 8 };
+		struct pollfd p = { .fd = vu->sock, .events = POLLIN | POLLRDHUP };
+		uint64_t now = rte_get_tsc_cycles();
+
+		if (!(vu->started & (1u << q)))
+			continue;
+		if (!vu->alive)
+			return 0;
+		m.payload.state.index = q;
+		if (vu_send(vu, &m, NULL, 0) < 0)
+			return 0;
+		if (poll(&p, 1, now < end ? (int)((end - now) * 1000 / hz) : 0) <= 0) {
+			fprintf(stderr, "vhost-user %s: backend did not stop queue %d within %d ms\n",
+				vu->t.name, q, VHOST_USER_STOP_MS);
+			vu->alive = false;
+			return -1;
+		}
+		if (vu_recv(vu, VHOST_USER_GET_VRING_BASE, &m) < 0)
+			return p.revents & (POLLHUP | POLLRDHUP) ? 0 : -1;
+		vu->started &= ~(1u << q);
+	}
+	return 0;
+}
+
+/* vhost-user has no status register (without F_STATUS); the rings start on ENABLE, stop on reset. */
 static int vu_set_status(struct virtio_transport *t, uint8_t status)
 {
-	VU(t)->status = status;
-	return 0;
+	struct vhost_user *vu = VU(t);
+
+	vu->status = status;
+	return status == 0 ? vu_stop_rings(vu) : 0;
 }
 
 static bool vu_is_alive(struct virtio_transport *t)

@@ -399,8 +399,8 @@ static void vp_close(struct virtio_transport *t)
 {
 	struct virtio_pci *vp = VP(t);
 
-	/* stop the device from reading our rings before the memory goes back */
-	if (vp->common)
+	/* stop the device from reading our rings before the memory goes back (unless reset already) */
+	if (vp->common && vp->status != 0)
 		vp_reset(vp);
 	sp_vfio_close(&vp->vfio);
 	free(vp);

@@ -47,6 +47,10 @@ struct virtio_transport_ops {
 	/* The doorbell: new buffers on queue qid. Fast path. */
 	void (*notify)(struct virtio_transport *t, uint16_t qid);
 	uint8_t (*get_status)(struct virtio_transport *t);
+	/*
+	 * Status 0 is a reset: it returns 0 once the device no longer touches the
+	 * rings (it said so, or it is gone), -1 when it did not say so in time.
+	 */
 	int (*set_status)(struct virtio_transport *t, uint8_t status);
 	/* false once the device went away (peer closed, removed, reset). */
 	bool (*is_alive)(struct virtio_transport *t);

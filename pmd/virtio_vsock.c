@@ -55,6 +55,7 @@ struct sp_vsock_dev {
 };
 
 static struct sp_vsock_dev *devs[MAX_DEVS];
+static unsigned int pool_seq;  /* pool names stay unique: a pool the device may still write is never freed */
 
 static const char *const valid_args[] = { "path", "pci", "cid", "queue_size", "pool_size", "connect_ms", NULL };
 
@@ -379,6 +380,25 @@ static void dev_free(struct sp_vsock_dev *d)
 }
 
 /*
+ * Resets the device, which stops its rings (bounded; see set_status), and
+ * only then gives rings and buffers back: a backend still running could
+ * otherwise write used entries into memory the next device reuses. What a
+ * device did not confirm it stopped using is kept, never reused.
+ */
+static void dev_release(struct sp_vsock_dev *d)
+{
+	bool stopped = d->t->ops->set_status(d->t, 0) == 0;
+
+	d->t->ops->close(d->t);
+	if (stopped) {
+		dev_free(d);
+		return;
+	}
+	fprintf(stderr, "virtio_vsock %s: the device did not confirm it stopped; its rings and %u mbufs are not reused\n",
+		d->name, d->pool ? d->pool->size : 0);
+}
+
+/*
  * Per-lcore cache of the mbuf pool: rte_mempool refuses a cache whose flush
  * threshold (1.5 x its size) exceeds the pool, and a large cache strands
  * much of a small pool on other lcores. An eighth of the pool, at most 256.
@@ -446,7 +466,7 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 	if (!d)
 		goto fail;
 	snprintf(d->name, sizeof(d->name), "%s", name);
-	snprintf(pname, sizeof(pname), "vsk_%.20s", name);
+	snprintf(pname, sizeof(pname), "vsk%u_%.12s", pool_seq++, name);
 	d->pool = rte_pktmbuf_pool_create(pname, pool_size, pool_cache_size(pool_size), 0,
 					  RTE_PKTMBUF_HEADROOM + SP_VSOCK_MBUF_DATA, (int)rte_socket_id());
 	snprintf(mz, sizeof(mz), "vsk%p_ev", (void *)d);
@@ -524,8 +544,9 @@ fail:
 		t->ops->close(t);
 	if (d) {
 		if (d->t)
-			d->t->ops->close(d->t);
-		dev_free(d);
+			dev_release(d);
+		else
+			dev_free(d);
 	}
 	return NULL;
 }
@@ -549,9 +570,7 @@ void sp_vsock_dev_destroy(struct sp_vsock_dev *d)
 	for (i = 0; i < MAX_DEVS; i++)
 		if (devs[i] == d)
 			devs[i] = NULL;
-	/* closing the socket stops the backend before its memory goes back to the pool */
-	d->t->ops->close(d->t);
-	dev_free(d);
+	dev_release(d);
 }
 
 struct sp_vsock_dev *sp_vsock_dev_get(const char *name)

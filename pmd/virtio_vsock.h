@@ -10,7 +10,10 @@
  *   --vdev=virtio_vsock_pci0,pci=0000:00:04.0[,...]     (virtio-pci via vfio-pci)
  * or by sp_vsock_dev_create() with the same arguments. cid= overrides the
  * config space (needed when the backend does not offer GET_CONFIG);
- * queue_size (power of two, 64..4096, default 256) applies to rx and tx;
+ * queue_size (power of two, 64..4096) applies to rx and tx: by default 256,
+ * or the largest power of two the device's queues take when they take fewer
+ * (QEMU's vhost-user-vsock-pci: 128); a queue_size= beyond that is refused.
+ * pool_size (default 8191) must be at least 2*queue_size+64;
  * connect_ms is how long to wait for the backend's socket (default 2000).
  *
  * Memory: start EAL with sp_env's shares_memory (fd-backed segments). The
@@ -53,6 +56,12 @@ struct sp_vsock_stats {
 struct sp_vsock_dev *sp_vsock_dev_get(const char *name);
 /* Creates a device after EAL is up; args as in --vdev ("path=/run/sendpath/v.sock,cid=3"). */
 struct sp_vsock_dev *sp_vsock_dev_create(const char *name, const char *args);
+/*
+ * Resets the device first, which stops its rings (vhost-user: GET_VRING_BASE
+ * per queue, answered; virtio-pci: status 0 read back), waiting at most about
+ * a second; only then are rings and mbufs freed. A device that did not confirm
+ * in time keeps its memory (never reused) and destroy says so on stderr.
+ */
 void sp_vsock_dev_destroy(struct sp_vsock_dev *dev);
 /*
  * Creates a device on a transport opened by the caller (another transport,
