@@ -43,7 +43,7 @@ struct udp_rx {
 	uint64_t received;           /* in the measured window */
 	uint32_t kernel_drops;       /* SO_RXQ_OVFL at the marker */
 	uint64_t bad;                /* short or garbled datagrams */
-	struct hist *lat;
+	struct sp_hist *lat;
 };
 
 static int run_ip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -173,7 +173,7 @@ static void *rx_main(void *arg)
 			atomic_fetch_add_explicit(&rx->received_all, 1, memory_order_relaxed);
 			if (st.seq >= first && st.seq < end) {
 				rx->received++;
-				hist_add(rx->lat, bench_tsc_to_ns(now - st.tsc));
+				sp_hist_add(rx->lat, bench_tsc_to_ns(now - st.tsc));
 			}
 		}
 	}

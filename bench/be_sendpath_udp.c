@@ -87,12 +87,12 @@ static void sink_buckets(const char *json, struct bench_row *row)
 	unsigned long long upper, count;
 	int used;
 
-	hist_reset(&row->lat);
+	sp_hist_reset(&row->lat);
 	if (!p)
 		return;
 	p += strlen("\"latency_hist\":[");
 	while (sscanf(p, "[%llu,%llu]%n", &upper, &count, &used) == 2) {
-		row->lat.bucket[hist_index(upper)] += count;
+		row->lat.bucket[sp_hist_index(upper)] += count;
 		row->lat.count += count;
 		p += used;
 		if (*p == ']')
@@ -100,7 +100,7 @@ static void sink_buckets(const char *json, struct bench_row *row)
 		if (*p++ != ',')
 			break;
 	}
-	hist_reset(&row->lat);
+	sp_hist_reset(&row->lat);
 }
 
 /* The sender, in the point's own process: writes the row to fd and exits. */

@@ -64,7 +64,7 @@ struct bench_row {
 	uint64_t tsc_cycles;    /* sender TSC over the interval */
 	uint64_t cpu_ns;        /* sender thread CPU time over the interval */
 	bool have_latency;
-	struct hist lat;        /* one-way latency, ns */
+	struct sp_hist lat;        /* one-way latency, ns */
 	bool have_ext_latency;  /* percentiles from a peer that keeps its own histogram */
 	uint64_t ext_lat[5];    /* p50, p90, p99, p99.9, max (ns) */
 	uint64_t ext_lat_count;

@@ -40,9 +40,9 @@ static void latency_fields(FILE *f, const struct bench_row *r)
 		return;
 	}
 	fprintf(f, "%llu,%llu,%llu,%llu",
-		(unsigned long long)hist_quantile(&r->lat, 0.5),
-		(unsigned long long)hist_quantile(&r->lat, 0.99),
-		(unsigned long long)hist_quantile(&r->lat, 0.999),
+		(unsigned long long)sp_hist_quantile(&r->lat, 0.5),
+		(unsigned long long)sp_hist_quantile(&r->lat, 0.99),
+		(unsigned long long)sp_hist_quantile(&r->lat, 0.999),
 		(unsigned long long)r->lat.max);
 }
 
@@ -66,7 +66,7 @@ int bench_write_csv(const char *path, const struct bench_row *rows, unsigned int
 		if (r->have_ext_latency)
 			fprintf(f, "%llu", (unsigned long long)r->ext_lat[1]);
 		else if (r->have_latency && r->lat.count)
-			fprintf(f, "%llu", (unsigned long long)hist_quantile(&r->lat, 0.9));
+			fprintf(f, "%llu", (unsigned long long)sp_hist_quantile(&r->lat, 0.9));
 		clean(note, sizeof(note), r->note);
 		fprintf(f, ",%.2f,%llu,%llu,%llu,%.3f,%.0f,%s,%s,%s,%llu,%s,%s\n",
 			r->cpu_ns ? per_msg(r->cpu_ns, r->measured) : 0.0,
@@ -92,17 +92,17 @@ static void json_str(FILE *f, const char *key, const char *v, const char *sep)
 }
 
 /* "buckets": [[upper edge ns, count], ...] of the non-empty buckets: enough for a CDF */
-static void json_buckets(FILE *f, const struct hist *h)
+static void json_buckets(FILE *f, const struct sp_hist *h)
 {
 	unsigned int i;
 	bool first = true;
 
 	fputs("\"buckets\": [", f);
-	for (i = 0; i < HIST_BUCKETS; i++) {
+	for (i = 0; i < SP_HIST_BUCKETS; i++) {
 		if (!h->bucket[i])
 			continue;
 		fprintf(f, "%s[%llu, %llu]", first ? "" : ", ",
-			(unsigned long long)hist_bucket_upper(i), (unsigned long long)h->bucket[i]);
+			(unsigned long long)sp_hist_bucket_high(i), (unsigned long long)h->bucket[i]);
 		first = false;
 	}
 	fputs("]", f);
@@ -151,10 +151,10 @@ static void json_row(FILE *f, const struct bench_row *r)
 		"\"p50_ns\": %llu, \"p90_ns\": %llu, \"p99_ns\": %llu, \"p999_ns\": %llu, \"max_ns\": %llu, ",
 		(unsigned long long)r->lat.count, (unsigned long long)r->lat.min,
 		(double)r->lat.sum / (double)r->lat.count,
-		(unsigned long long)hist_quantile(&r->lat, 0.5),
-		(unsigned long long)hist_quantile(&r->lat, 0.9),
-		(unsigned long long)hist_quantile(&r->lat, 0.99),
-		(unsigned long long)hist_quantile(&r->lat, 0.999),
+		(unsigned long long)sp_hist_quantile(&r->lat, 0.5),
+		(unsigned long long)sp_hist_quantile(&r->lat, 0.9),
+		(unsigned long long)sp_hist_quantile(&r->lat, 0.99),
+		(unsigned long long)sp_hist_quantile(&r->lat, 0.999),
 		(unsigned long long)r->lat.max);
 	json_buckets(f, &r->lat);
 	fputs("}}", f);

@@ -199,7 +199,7 @@ static void progress(const struct bench_row *r, unsigned int index, unsigned int
 	if (r->have_ext_latency)
 		snprintf(lat, sizeof(lat), "  p99 %.2f us", (double)r->ext_lat[2] / 1e3);
 	else if (r->have_latency && r->lat.count)
-		snprintf(lat, sizeof(lat), "  p99 %.2f us", (double)hist_quantile(&r->lat, 0.99) / 1e3);
+		snprintf(lat, sizeof(lat), "  p99 %.2f us", (double)sp_hist_quantile(&r->lat, 0.99) / 1e3);
 	fprintf(stderr, "[%3u/%u] %-15s size %-6u batch %-4u %9.3f Mmsg/s %8.3f Gbit/s%s  sent %llu recv %llu%s%s\n",
 		index + 1, total, r->backend, r->size, r->batch, bench_row_msgs_per_s(r) / 1e6,
 		bench_row_gbit_per_s(r), lat, (unsigned long long)r->sent,

@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-#include "../hist.h"
+#include "hist.h"
 
 #define PORT 7801
 
@@ -51,7 +51,7 @@ struct rx {
 	uint64_t first_seq;     /* stamps from here on are measured */
 	volatile uint64_t measure_from;
 	uint64_t bytes;
-	struct hist lat;
+	struct sp_hist lat;
 };
 
 static void *rx_main(void *arg)
@@ -70,7 +70,7 @@ static void *rx_main(void *arg)
 		memcpy(&seq, buf, 8);
 		memcpy(&stamp, buf + 8, 8);
 		if (r->measure_from && seq >= r->measure_from)
-			hist_add(&r->lat, now_ns() - stamp);
+			sp_hist_add(&r->lat, now_ns() - stamp);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -154,8 +154,8 @@ static void point(double duration, double warmup, unsigned int size, unsigned in
 	printf("row %u %u %llu %.6f %llu %llu %llu %llu %llu %llu %llu %llu %llu\n", size, batch,
 	       (unsigned long long)((sent_bytes - first) / size), (double)(t1 - t0) / 1e9,
 	       (unsigned long long)(sent_bytes / size), (unsigned long long)(r.bytes / size),
-	       (unsigned long long)hist_quantile(&r.lat, 0.5), (unsigned long long)hist_quantile(&r.lat, 0.9),
-	       (unsigned long long)hist_quantile(&r.lat, 0.99), (unsigned long long)hist_quantile(&r.lat, 0.999),
+	       (unsigned long long)sp_hist_quantile(&r.lat, 0.5), (unsigned long long)sp_hist_quantile(&r.lat, 0.9),
+	       (unsigned long long)sp_hist_quantile(&r.lat, 0.99), (unsigned long long)sp_hist_quantile(&r.lat, 0.999),
 	       (unsigned long long)r.lat.max, (unsigned long long)c0, (unsigned long long)calls);
 	fflush(stdout);
 	free(mm);
