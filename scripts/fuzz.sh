@@ -28,19 +28,22 @@ declare -A maxlen=([fuzz_backend]=33000 [fuzz_pmd_used]=4096 [fuzz_sendmsg]=4096
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (apt-get install clang libclang-rt-14-dev)"; exit 77; }
 
 mkdir -p "$(dirname "$build")"
-exec 9>"$build.lock"
+build=$(cd "$(dirname "$build")" && pwd)/$(basename "$build")
+# one fuzz.sh per build dir at a time; lock and set-up log live outside the source tree
+tag=$(printf '%s' "$build" | md5sum | cut -c1-12)
+exec 9>"/tmp/sp-fuzz-$tag.lock"
 flock 9
 if [ ! -f "$build/build.ninja" ]; then
 	echo "== fuzz: setting up $build (clang, ASan+UBSan, fuzzer coverage)"
 	CC=clang meson setup "$build" "$top" -Db_sanitize=address,undefined \
-		-Dc_args=-fsanitize=fuzzer-no-link -Dtests=disabled >"$build.setup.log" 2>&1 ||
-		{ cat "$build.setup.log"; exit 1; }
+		-Dc_args=-fsanitize=fuzzer-no-link -Dtests=disabled >"/tmp/sp-fuzz-$tag.setup.log" 2>&1 ||
+		{ cat "/tmp/sp-fuzz-$tag.setup.log"; exit 1; }
 fi
 for t in "${targets[@]}"; do
 	[ -n "${bin[$t]:-}" ] || { echo "fuzz: unknown target $t (${!bin[*]})"; exit 2; }
 done
-ninja -C "$build" $(for t in "${targets[@]}"; do echo "${bin[$t]}"; done) >"$build.ninja.log" 2>&1 ||
-	{ tail -40 "$build.ninja.log"; exit 1; }
+ninja -C "$build" $(for t in "${targets[@]}"; do echo "${bin[$t]}"; done) >"$build/fuzz-ninja.log" 2>&1 ||
+	{ tail -40 "$build/fuzz-ninja.log"; exit 1; }
 
 # The EAL targets create their device per input; leaks are checked by the targets' own
 # counters (mempool), LeakSanitizer at exit would only see EAL's process-lifetime memory.
