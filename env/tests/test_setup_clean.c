@@ -43,7 +43,8 @@ static void touch(const char *path)
 Test(setup, clean_removes_dead_prefixes_only, .timeout = 170)
 {
 	const char *script = getenv("SP_SETUP_SH");
-	char dead[128], dead_file[160], dead_huge[160], live[128], cmd[512], log[64], line[512];
+	char dead[128], dead_file[160], dead_huge[160], live[128], cmd[512], log[64], *line = NULL;
+	size_t line_len = 0;
 	bool said = false, huge;
 	pid_t pid;
 	FILE *f;
@@ -75,8 +76,10 @@ Test(setup, clean_removes_dead_prefixes_only, .timeout = 170)
 		cr_expect_not(exists(dead_huge), "%s must be removed", dead_huge);
 	cr_expect(exists(live), "%s belongs to a live process and must stay", live);
 	f = fopen(log, "r");
-	while (f && fgets(line, sizeof(line), f))
+	/* getline: the one line naming every stale prefix can be long. */
+	while (f && getline(&line, &line_len, f) > 0)
 		said |= strstr(line, "stale") && strstr(line, dead + strlen("/var/run/dpdk/"));
+	free(line);
 	if (f)
 		fclose(f);
 	cr_expect(said, "setup.sh must say it removed %s (see %s)", dead, log);

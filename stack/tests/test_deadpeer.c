@@ -351,14 +351,11 @@ static void udp_teardown(void)
 }
 
 /*
- * Disabled until stack/udp.c drops what a dead port will never take: today the
- * send-buffer wait (udp_wait_wmem) waits for completions that never come, so
- * a blocking send sits out SO_SNDTIMEO (forever by default) and then fails
- * EAGAIN. Measured: slowest call 2001 ms with SO_SNDTIMEO 2 s, after ~120
- * sends (remove .disabled to see it fail).
+ * A port whose vhost-user peer died never completes its tx ring; the kernel
+ * drops what a down link cannot take, so a blocking send must not sit out
+ * SO_SNDTIMEO waiting for send-buffer room (it once took 2001 ms per call).
  */
-Test(deadpeer_udp, sends_never_wait_for_a_dead_port, .init = udp_setup, .fini = udp_teardown, .timeout = 60,
-     .disabled = true)
+Test(deadpeer_udp, sends_never_wait_for_a_dead_port, .init = udp_setup, .fini = udp_teardown, .timeout = 60)
 {
 	const struct rte_ether_addr mac = { { 0x02, 0, 0, 0, 8, 2 } };
 	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(9) };
