@@ -26,9 +26,13 @@ ninja -C build-asan
 status=0
 echo "== tests"
 meson test -C build --print-errorlogs --num-processes 2 ${SP_TEST_ARGS:-} || status=1
-echo "== tests under ASan+UBSan (unit suite)"
+# The sanitized build runs the suites whose programs it builds; the QEMU guests' programs are
+# static (no ASan) and the fuzz suite is sanitized by clang already.
+echo "== tests under ASan+UBSan (unit, integration, soak)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit || status=1
+SP_SOAK_SECONDS=${SP_SOAK_SECONDS:-20} \
+	meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite integration --suite soak \
+	--timeout-multiplier 2 || status=1
 
 python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || status=1
 exit $status
