@@ -9,6 +9,7 @@
  * Ctrl-C, with whatever was measured so far.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -348,7 +349,8 @@ int main(int argc, char **argv)
 	struct bench_row *rows = NULL;
 	unsigned int nchosen = 0, nr = 0, cap = 0, total = 0, i, j, sizes[BENCH_MAX_SIZES];
 	const char *out = ".", *backends = NULL;
-	char path[4096], cmd[2048], *self_dir = NULL;
+	char path[4096], cmd[2048];
+	static char self_dir[PATH_MAX]; /* static: no leak on the early returns */
 	struct bench_machine mach;
 	struct sigaction sa = { .sa_handler = on_signal };
 	double memcpy_s = 0.3, memcpy_gbit = 0;
@@ -400,8 +402,7 @@ int main(int argc, char **argv)
 	}
 	if (!cfg.build_dir) {
 		/* peers are built in the same tree: <build>/bench/sp-bench -> <build> */
-		self_dir = realpath("/proc/self/exe", NULL);
-		if (self_dir) {
+		if (realpath("/proc/self/exe", self_dir)) {
 			char *slash = strrchr(self_dir, '/');
 
 			if (slash)
@@ -498,6 +499,5 @@ int main(int argc, char **argv)
 	fprintf(stderr, "sp-bench: %u rows in %s/bench.csv and %s/bench.json%s\n", nr, out, out,
 		bench_stop ? " (interrupted: results so far)" : "");
 	free(rows);
-	free(self_dir);
 	return bench_stop ? 130 : 0;
 }
