@@ -232,13 +232,13 @@ static int spudp_run(const struct bench_cfg *cfg, const struct bench_point *pt, 
 {
 	char sock_name[64], sock[128], log[128], cpu[16], *text = NULL;
 	char *argv[16];
-	int a = 0, p[2], ret = -1, st;
+	int a = 0, p[2], ret = -1;
 	const char *json;
 	pid_t sink, tx;
 	uint64_t frames;
 	unsigned int nfrag;
 	double t;
-	ssize_t got = 0, n;
+	bool sent_whole;
 
 	snprintf(row->target, sizeof(row->target), "vhost-user");
 	snprintf(row->call, sizeof(row->call), "%s", pt->batch > 1 || cfg->force_mmsg ? "sendmmsg" : "send");
@@ -284,21 +284,10 @@ static int spudp_run(const struct bench_cfg *cfg, const struct bench_point *pt, 
 		sender_main(cfg, pt, row, sock, p[1]);
 	}
 	close(p[1]);
-	while (tx > 0 && got < (ssize_t)sizeof(*row)) {
-		n = read(p[0], (char *)row + got, sizeof(*row) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	close(p[0]);
-	if (tx > 0)
-		while (waitpid(tx, &st, 0) < 0 && errno == EINTR)
-			;
+	sent_whole = proc_read_result(tx, p[0], row, sizeof(*row));
 	proc_stop(sink, SIGINT, 10);
 	sink = -1;
-	if (got != (ssize_t)sizeof(*row)) {
+	if (!sent_whole) {
 		snprintf(row->note, sizeof(row->note), "the sender process died");
 		goto out;
 	}

@@ -149,3 +149,23 @@ bool proc_hugepages_ok(unsigned int mem_mb)
 	fclose(f);
 	return free_pages * size_kb / 1024 >= 2ul * mem_mb;
 }
+
+bool proc_read_result(pid_t child, int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (child > 0 && got < len) {
+		n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (child > 0)
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+	return child > 0 && got == len;
+}

@@ -4,6 +4,7 @@
 #define SP_BENCH_PROC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /*
@@ -22,6 +23,11 @@ bool proc_alive(pid_t pid);
 bool proc_wait_path(const char *path, pid_t pid, double seconds);
 /* Reads a whole (small) file into a malloc'd string. */
 char *proc_slurp(const char *path);
+/*
+ * The result a child process writes to fd: reads exactly len bytes into buf,
+ * closes fd and reaps the child. True when all len bytes came.
+ */
+bool proc_read_result(pid_t child, int fd, void *buf, size_t len);
 /* Hugepages free right now for two DPDK processes of mem_mb each (same rule as env/sp_env.c). */
 bool proc_hugepages_ok(unsigned int mem_mb);
 
