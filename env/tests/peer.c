@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/* A test's peer processes: see peer.h. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "peer.h"
+
+#define POLL_US 10000
+
+double sp_peer_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *sp_peer_bin(const char *env)
+{
+	const char *bin = getenv(env);
+
+	return bin && access(bin, X_OK) == 0 ? bin : NULL;
+}
+
+void sp_peer_start(struct sp_peer *p, const char *name, char *const argv[])
+{
+	pid_t parent = getpid();
+
+	memset(p, 0, sizeof(*p));
+	p->name = name;
+	p->ctl = -1;
+	snprintf(p->out, sizeof(p->out), "/tmp/sp-%s-%d.out", name, (int)parent);
+	snprintf(p->err, sizeof(p->err), "/tmp/sp-%s-%d.err", name, (int)parent);
+	p->pid = fork();
+	cr_assert_geq(p->pid, 0, "fork: %s", strerror(errno));
+	if (p->pid == 0) {
+		int o = open(p->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(p->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+			_exit(127);
+		/* a test that crashed must not leave a busy-polling peer behind */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		execvp(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+}
+
+void sp_peer_wait_err(struct sp_peer *p, const char *text, double deadline)
+{
+	while (!strstr(sp_peer_slurp(p->err), text)) {
+		cr_assert(waitpid(p->pid, NULL, WNOHANG) == 0, "%s exited early: %s", p->name,
+			  sp_peer_slurp(p->err));
+		cr_assert_lt(sp_peer_now(), deadline, "%s did not say '%s': %s", p->name, text,
+			     sp_peer_slurp(p->err));
+		usleep(POLL_US);
+	}
+}
+
+int sp_peer_reap(struct sp_peer *p, double deadline)
+{
+	struct rusage ru;
+	int status;
+
+	if (p->pid <= 0)
+		return -1;
+	while (sp_peer_now() < deadline) {
+		if (wait4(p->pid, &status, WNOHANG, &ru) == p->pid) {
+			p->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+				   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+			p->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		usleep(POLL_US);
+	}
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+	p->pid = 0;
+	return -1;
+}
+
+int sp_peer_stop(struct sp_peer *p, int sig, double timeout_s)
+{
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, sig);
+	return sp_peer_reap(p, sp_peer_now() + timeout_s);
+}
+
+void sp_peer_kill(struct sp_peer *p)
+{
+	if (!p->name)           /* zeroed: never started */
+		return;
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+	}
+	if (p->ctl >= 0)
+		close(p->ctl);
+	p->ctl = -1;
+}
+
+void sp_peer_drop(struct sp_peer *p)
+{
+	if (!p->name)
+		return;
+	sp_peer_kill(p);
+	unlink(p->out);
+	unlink(p->err);
+}
+
+const char *sp_peer_slurp(const char *path)
+{
+	static char bufs[8][65536];
+	static unsigned int next;
+	char *b = bufs[next++ % 8];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(b, 1, sizeof(bufs[0]) - 1, f) : 0;
+
+	b[n] = '\0';
+	if (f)
+		fclose(f);
+	return b;
+}
+
+double sp_peer_json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+bool sp_peer_json_true(const char *json, const char *key)
+{
+	char pat[64];
+
+	snprintf(pat, sizeof(pat), "\"%s\":true", key);
+	return strstr(json, pat) != NULL;
+}
+
+void sp_peer_cpus(int *first, int *last)
+{
+	cpu_set_t set;
+
+	*first = *last = 0;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return;
+	*first = -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set)) {
+			if (*first < 0)
+				*first = c;
+			*last = c;
+		}
+}
+
+void sp_peer_ctl_connect(struct sp_peer *p, const char *path, double deadline)
+{
+	struct sockaddr_un ua = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 10 };    /* a peer that stopped answering: one line, no hang */
+
+	cr_assert_lt(strlen(path), sizeof(ua.sun_path), "control socket path too long: %s", path);
+	snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", path);
+	for (;;) {
+		p->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(p->ctl, 0, "socket: %s", strerror(errno));
+		if (connect(p->ctl, (struct sockaddr *)&ua, sizeof(ua)) == 0)
+			break;
+		close(p->ctl);
+		p->ctl = -1;
+		cr_assert(waitpid(p->pid, NULL, WNOHANG) == 0, "%s exited early: %s", p->name,
+			  sp_peer_slurp(p->err));
+		cr_assert_lt(sp_peer_now(), deadline, "%s did not open %s: %s", p->name, path,
+			     sp_peer_slurp(p->err));
+		usleep(POLL_US);
+	}
+	setsockopt(p->ctl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+const char *sp_peer_ctl(struct sp_peer *p, const char *fmt, ...)
+{
+	static char reply[65536];
+	char line[256];
+	size_t got = 0;
+	va_list ap;
+	int n;
+
+	cr_assert_geq(p->ctl, 0, "%s: no control socket", p->name);
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	cr_assert(n >= 0 && n < (int)sizeof(line) - 1, "control line too long: %s", line);
+	line[n++] = '\n';
+	cr_assert_eq(write(p->ctl, line, (size_t)n), n, "%s control socket: %s", p->name, strerror(errno));
+	for (;;) {
+		ssize_t r = read(p->ctl, reply + got, sizeof(reply) - 1 - got);
+
+		cr_assert_gt(r, 0, "%s control socket closed: %s", p->name,
+			     r < 0 ? strerror(errno) : sp_peer_slurp(p->err));
+		got += (size_t)r;
+		if (reply[got - 1] == '\n' || got == sizeof(reply) - 1)
+			break;
+	}
+	reply[got - 1] = '\0';
+	return reply;
+}
