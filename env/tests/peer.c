@@ -64,10 +64,19 @@ void sp_peer_start(struct sp_peer *p, const char *name, char *const argv[])
 	}
 }
 
+bool sp_peer_running(const struct sp_peer *p)
+{
+	siginfo_t si = { 0 };
+
+	if (p->pid <= 0)
+		return false;
+	return waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+}
+
 void sp_peer_wait_err(struct sp_peer *p, const char *text, double deadline)
 {
 	while (!strstr(sp_peer_slurp(p->err), text)) {
-		cr_assert(waitpid(p->pid, NULL, WNOHANG) == 0, "%s exited early: %s", p->name,
+		cr_assert(sp_peer_running(p), "%s exited early: %s", p->name,
 			  sp_peer_slurp(p->err));
 		cr_assert_lt(sp_peer_now(), deadline, "%s did not say '%s': %s", p->name, text,
 			     sp_peer_slurp(p->err));
@@ -124,8 +133,10 @@ void sp_peer_drop(struct sp_peer *p)
 	if (!p->name)
 		return;
 	sp_peer_kill(p);
-	unlink(p->out);
-	unlink(p->err);
+	if (p->out[0])
+		unlink(p->out);
+	if (p->err[0])
+		unlink(p->err);
 }
 
 const char *sp_peer_slurp(const char *path)
@@ -190,7 +201,7 @@ void sp_peer_ctl_connect(struct sp_peer *p, const char *path, double deadline)
 			break;
 		close(p->ctl);
 		p->ctl = -1;
-		cr_assert(waitpid(p->pid, NULL, WNOHANG) == 0, "%s exited early: %s", p->name,
+		cr_assert(sp_peer_running(p), "%s exited early: %s", p->name,
 			  sp_peer_slurp(p->err));
 		cr_assert_lt(sp_peer_now(), deadline, "%s did not open %s: %s", p->name, path,
 			     sp_peer_slurp(p->err));

@@ -33,6 +33,9 @@ const char *sp_peer_bin(const char *env);
  */
 void sp_peer_start(struct sp_peer *p, const char *name, char *const argv[]);
 
+/* Whether it has not exited yet (an exited peer stays to be reaped). */
+bool sp_peer_running(const struct sp_peer *p);
+
 /* Waits until text appears on the peer's stderr; asserts if it exits or the deadline passes. */
 void sp_peer_wait_err(struct sp_peer *p, const char *text, double deadline);
 

@@ -15,17 +15,15 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 
 #include "ip.h"
+#include "peer.h"
 #include "sock.h"
 #include "sp_env.h"
 #include "sp_probe.h"
@@ -33,145 +31,51 @@
 #define SP_IP   "10.0.0.1"
 #define DST_IP  "10.0.0.2"
 
-static pid_t kids[2];
+static struct sp_peer sinkp, txp;     /* the sink; the sender (sendpath or testpmd) */
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static pid_t spawn(char *const argv[], const char *out, const char *err)
-{
-	pid_t pid = fork();
-
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(127);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static char *slurp(const char *path)
-{
-	static char bufs[4][16384];
-	static int next;
-	char *b = bufs[next++ % 4];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(b, 1, sizeof(bufs[0]) - 1, f) : 0;
-
-	b[n] = '\0';
-	if (f)
-		fclose(f);
-	return b;
-}
-
-static double json_num(const char *json, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
-}
-
-static double last_cpu_s;       /* user + system time of the last child reaped */
-
-static int reap(pid_t *pid, double deadline)
-{
-	struct rusage ru;
-	int status;
-
-	while (now_s() < deadline) {
-		if (wait4(*pid, &status, WNOHANG, &ru) == *pid) {
-			last_cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-				     (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-			*pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		}
-		usleep(20000);
-	}
-	kill(*pid, SIGKILL);
-	waitpid(*pid, NULL, 0);
-	*pid = 0;
-	return -1;
+	return sp_peer_now();
 }
 
 static void kill_kids(void)
 {
-	for (int i = 0; i < 2; i++)
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-			kids[i] = 0;
-		}
-}
-
-/* The sink's CPU is the last one this process may use; the sender takes the first. */
-static void cpus(int *first, int *last)
-{
-	cpu_set_t set;
-
-	*first = *last = 0;
-	if (sched_getaffinity(0, sizeof(set), &set))
-		return;
-	*first = -1;
-	for (int c = 0; c < CPU_SETSIZE; c++)
-		if (CPU_ISSET(c, &set)) {
-			if (*first < 0)
-				*first = c;
-			*last = c;
-		}
+	sp_peer_drop(&sinkp);
+	sp_peer_drop(&txp);
 }
 
 struct sink {
-	char sock[96], out[128], err[128];
+	char sock[96];
 };
 
+/* The sink's CPU is the last one this process may use; the sender takes the first. */
 static void sink_start(struct sink *s, const char *tag, long count, bool seq)
 {
 	const char *bin = getenv("SP_NET_SINK");
 	char cnt[32], cpu[16];
 	int first, last;
-	double deadline = now_s() + 15;
 
 	cr_assert_not_null(bin, "SP_NET_SINK must name sp-net-sink");
-	cpus(&first, &last);
+	sp_peer_cpus(&first, &last);
 	snprintf(cpu, sizeof(cpu), "%d", last);
 	snprintf(cnt, sizeof(cnt), "%ld", count);
 	snprintf(s->sock, sizeof(s->sock), "sp-udp-%s-%d.sock", tag, (int)getpid());
-	snprintf(s->out, sizeof(s->out), "/tmp/sp-udp-%s-%d.out", tag, (int)getpid());
-	snprintf(s->err, sizeof(s->err), "/tmp/sp-udp-%s-%d.err", tag, (int)getpid());
 	char *argv[] = { (char *)bin, "--socket", s->sock, "--count", cnt, "--idle", "8",
 			 "--clock", "none", "--cpu", cpu, seq ? NULL : "--no-seq", NULL };
-	kids[0] = spawn(argv, s->out, s->err);
-	while (!strstr(slurp(s->err), "sink: listening")) {
-		cr_assert(waitpid(kids[0], NULL, WNOHANG) == 0, "sink exited early: %s", slurp(s->err));
-		cr_assert_lt(now_s(), deadline, "sink did not listen: %s", slurp(s->err));
-		usleep(20000);
-	}
+	sp_peer_start(&sinkp, "udp-sink", argv);
+	sp_peer_wait_err(&sinkp, "sink: listening", now_s() + 15);
 }
 
 /* The sink's JSON line once it stopped (count reached, or idle). */
-static const char *sink_result(struct sink *s)
+static const char *sink_result(void)
 {
-	int rc = reap(&kids[0], now_s() + 30);
-	const char *json = slurp(s->out);
+	int rc = sp_peer_reap(&sinkp, now_s() + 30);
+	const char *json = sp_peer_slurp(sinkp.out);
 
-	cr_expect(rc == 0 || rc == 1, "sink exit %d: %s", rc, slurp(s->err));
+	cr_expect(rc == 0 || rc == 1, "sink exit %d: %s", rc, sp_peer_slurp(sinkp.err));
 	if (!strchr(json, '{'))
-		fprintf(stderr, "sink exit %d, no result: %s\n", rc, slurp(s->err));
-	unlink(s->out);
-	unlink(s->err);
+		fprintf(stderr, "sink exit %d, no result: %s\n", rc, sp_peer_slurp(sinkp.err));
+	sp_peer_drop(&sinkp);
 	return json;
 }
 
@@ -193,7 +97,7 @@ static int sp_sender_up(const struct sink *s)
 	const struct rte_ether_addr sink_mac = { { 0x02, 0, 0, 0, 0, 2 } };
 	int first, last, fd;
 
-	cpus(&first, &last);
+	sp_peer_cpus(&first, &last);
 	cfg.cpu = first;
 	sp_env_run_path(s->sock, path, sizeof(path));
 	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s,queue_size=1024", path);
@@ -289,16 +193,15 @@ out:
 		_exit(0);
 	}
 	close(pipefd[1]);
-	kids[1] = pid;
+	txp = (struct sp_peer){ .name = "sendpath sender", .pid = pid, .ctl = -1 };
 	if (read(pipefd[0], &r, sizeof(r)) != (ssize_t)sizeof(r)) {
-		int st = reap(&kids[1], now_s() + 10);
+		int st = sp_peer_reap(&txp, now_s() + 10);
 
-		cr_assert_fail("the sender process died (status %d); sink: %s", st, slurp(s->err));
-		
+		cr_assert_fail("the sender process died (status %d); sink: %s", st, sp_peer_slurp(sinkp.err));
 	}
 	close(pipefd[0]);
-	reap(&kids[1], now_s() + 10);
-	r.cpu_s = last_cpu_s;
+	sp_peer_reap(&txp, now_s() + 10);
+	r.cpu_s = txp.cpu_s;
 	return r;
 }
 
@@ -315,16 +218,16 @@ Test(udp_vhost, every_datagram_arrives)
 	r = sp_send_run(&s, 64, 32, n, 0, true);
 	cr_assert_eq(r.err, 0, "sender: %s", strerror(r.err));
 	cr_assert_eq(r.sent, n);
-	json = sink_result(&s);
+	json = sink_result();
 	fprintf(stderr, "udp_vhost: sent %ld in %.3f s, %lu tx bursts; sink %s\n",
 		r.sent, r.elapsed_s, (unsigned long)r.bursts, json);
-	cr_expect_eq(json_num(json, "frames"), n, "%s", json);
-	cr_expect_eq(json_num(json, "bytes"), n * (42 + 64));
-	cr_expect_eq(json_num(json, "max_seq"), n - 1);
-	cr_expect_eq(json_num(json, "lost"), 0);
-	cr_expect_eq(json_num(json, "gaps"), 0);
-	cr_expect_eq(json_num(json, "duplicates"), 0);
-	cr_expect_eq(json_num(json, "reordered"), 0);
+	cr_expect_eq(sp_peer_json_num(json, "frames"), n, "%s", json);
+	cr_expect_eq(sp_peer_json_num(json, "bytes"), n * (42 + 64));
+	cr_expect_eq(sp_peer_json_num(json, "max_seq"), n - 1);
+	cr_expect_eq(sp_peer_json_num(json, "lost"), 0);
+	cr_expect_eq(sp_peer_json_num(json, "gaps"), 0);
+	cr_expect_eq(sp_peer_json_num(json, "duplicates"), 0);
+	cr_expect_eq(sp_peer_json_num(json, "reordered"), 0);
 }
 
 /* --- the measurement --- */
@@ -349,20 +252,18 @@ static bool hugepages_free(unsigned int mb)
 static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len, double *cpu_s)
 {
 	struct sink s;
-	char vdev[256], path[128], prefix[64], out[128], err[128];
+	char vdev[256], path[128], prefix[64];
 	int first, last;
 	char lcore[32];
 	const char *json;
 
 	sink_start(&s, "testpmd", 0, false);
-	cpus(&first, &last);
+	sp_peer_cpus(&first, &last);
 	/* the main lcore (printing stats) and the forwarding lcore share the sender's CPU */
 	snprintf(lcore, sizeof(lcore), "0@%d,1@%d", first, first);
 	sp_env_run_path(s.sock, path, sizeof(path));
 	snprintf(vdev, sizeof(vdev), "--vdev=net_virtio_user0,path=%s,queue_size=1024", path);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=sp-testpmd-%d", (int)getpid());
-	snprintf(out, sizeof(out), "/tmp/sp-testpmd-%d.out", (int)getpid());
-	snprintf(err, sizeof(err), "/tmp/sp-testpmd-%d.err", (int)getpid());
 	char *argv[32];
 	int a = 0;
 
@@ -390,25 +291,20 @@ static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len, dou
 	argv[a++] = "--stats-period=1";
 	argv[a++] = "--nb-cores=1";
 	argv[a] = NULL;
-	kids[1] = spawn(argv, out, err);
+	sp_peer_start(&txp, "testpmd", argv);
 	/* the clock starts when testpmd forwards (its first stats line), not when it starts */
-	for (double t = now_s() + 30; !strstr(slurp(out), "Tx-pps") && now_s() < t;) {
-		if (waitpid(kids[1], NULL, WNOHANG) == kids[1]) {
-			kids[1] = 0;
+	for (double t = now_s() + 30; !strstr(sp_peer_slurp(txp.out), "Tx-pps") && now_s() < t;) {
+		if (!sp_peer_running(&txp))
 			break;
-		}
 		usleep(50000);
 	}
 	usleep((useconds_t)(seconds * 1e6));
-	if (kids[1])
-		kill(kids[1], SIGINT);
-	if (kids[1])
-		reap(&kids[1], now_s() + 10);
-	*cpu_s = last_cpu_s;
-	json = sink_result(&s);
+	sp_peer_stop(&txp, SIGINT, 10);
+	*cpu_s = txp.cpu_s;
+	json = sink_result();
 	/* testpmd's own view: the best per-second Tx-pps it printed */
 	{
-		const char *o = slurp(out), *p = o;
+		const char *o = sp_peer_slurp(txp.out), *p = o;
 		double best = -1;
 
 		while ((p = strstr(p, "Tx-pps:"))) {
@@ -417,10 +313,9 @@ static const char *testpmd_run(double seconds, char *tx_line, size_t tx_len, dou
 		}
 		snprintf(tx_line, tx_len, "%.0f", best);
 		if (best < 0)
-			fprintf(stderr, "testpmd said: %s %s\n", o, slurp(err));
+			fprintf(stderr, "testpmd said: %s %s\n", o, sp_peer_slurp(txp.err));
 	}
-	unlink(out);
-	unlink(err);
+	sp_peer_drop(&txp);
 	return json;
 }
 
@@ -465,33 +360,33 @@ Test(udp_rate, sendmmsg_vs_testpmd, .timeout = 600)
 			snprintf(tp_json, sizeof(tp_json), "%s", testpmd_run(seconds, tp_tx, sizeof(tp_tx), &tp_cpu));
 		sink_start(&s, "sp64", 0, false);      /* counting only, as for testpmd */
 		r64 = sp_send_run(&s, 64, 32, 0, seconds, false);
-		snprintf(sp64_json, sizeof(sp64_json), "%s", sink_result(&s));
+		snprintf(sp64_json, sizeof(sp64_json), "%s", sink_result());
 		sink_start(&s, "sp22", 0, false);
 		r22 = sp_send_run(&s, 22, 32, 0, seconds, false);
-		snprintf(sp22_json, sizeof(sp22_json), "%s", sink_result(&s));
+		snprintf(sp22_json, sizeof(sp22_json), "%s", sink_result());
 
 		snprintf(line, sizeof(line),
 			 "{\"pair\":\"net_virtio_user->net_vhost\",\"round\":%d,\"seconds\":%.1f,"
 			 "\"testpmd_txonly_64B_frame\":{\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"testpmd_best_tx_pps\":%s,\"cpu_s\":%.2f},"
 			 "\"sendpath_sendmmsg_b32_64B_payload\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"bursts\":%lu,\"backlogged\":%lu,\"cpu_s\":%.2f},"
 			 "\"sendpath_sendmmsg_b32_22B_payload_64B_frame\":{\"sent_per_s\":%.0f,\"sink_frames_per_s\":%.0f,\"sink_frames\":%.0f,\"cpu_s\":%.2f},\"load_avg\":%.2f}",
-			 round, seconds, json_num(tp_json, "frames_per_s"), json_num(tp_json, "frames"), tp_tx, tp_cpu,
-			 r64.sent / r64.elapsed_s, json_num(sp64_json, "frames_per_s"), json_num(sp64_json, "frames"),
+			 round, seconds, sp_peer_json_num(tp_json, "frames_per_s"), sp_peer_json_num(tp_json, "frames"), tp_tx, tp_cpu,
+			 r64.sent / r64.elapsed_s, sp_peer_json_num(sp64_json, "frames_per_s"), sp_peer_json_num(sp64_json, "frames"),
 			 (unsigned long)r64.bursts, (unsigned long)r64.backlogged, r64.cpu_s,
-			 r22.sent / r22.elapsed_s, json_num(sp22_json, "frames_per_s"), json_num(sp22_json, "frames"),
+			 r22.sent / r22.elapsed_s, sp_peer_json_num(sp22_json, "frames_per_s"), sp_peer_json_num(sp22_json, "frames"),
 			 r22.cpu_s, load_avg());
 		fprintf(stderr, "udp_rate: %s\n", line);
 		if (f)
 			fprintf(f, "%s\n", line);
-		best_tp = RTE_MAX(best_tp, json_num(tp_json, "frames_per_s"));
-		best_64 = RTE_MAX(best_64, json_num(sp64_json, "frames_per_s"));
-		best_22 = RTE_MAX(best_22, json_num(sp22_json, "frames_per_s"));
+		best_tp = RTE_MAX(best_tp, sp_peer_json_num(tp_json, "frames_per_s"));
+		best_64 = RTE_MAX(best_64, sp_peer_json_num(sp64_json, "frames_per_s"));
+		best_22 = RTE_MAX(best_22, sp_peer_json_num(sp22_json, "frames_per_s"));
 
 		cr_expect_eq(r64.err, 0, "sendpath: %s", strerror(r64.err));
 		if (!getenv("SP_RATE_SKIP_TESTPMD"))
-			cr_expect_gt(json_num(tp_json, "frames"), 0, "testpmd delivered nothing: %s", tp_json);
-		cr_expect_gt(json_num(sp64_json, "frames"), 0, "sendpath delivered nothing: %s", sp64_json);
-		cr_expect_eq((long)json_num(sp64_json, "frames"), r64.sent,
+			cr_expect_gt(sp_peer_json_num(tp_json, "frames"), 0, "testpmd delivered nothing: %s", tp_json);
+		cr_expect_gt(sp_peer_json_num(sp64_json, "frames"), 0, "sendpath delivered nothing: %s", sp64_json);
+		cr_expect_eq((long)sp_peer_json_num(sp64_json, "frames"), r64.sent,
 			     "every datagram sendpath accepted arrived: %ld sent, sink %s", r64.sent, sp64_json);
 	}
 	fprintf(stderr, "udp_rate: best of %d rounds at the sink: testpmd txonly %.0f frames/s, "
