@@ -8,7 +8,10 @@
  * Each point runs in a process of its own (EAL starts once per process).
  * A stream has no message boundaries at the peer: messages are counted in
  * bytes (bytes / size) and checked against the bytes the device consumed.
- * The sink reads no stamps, so this backend has no latency figures yet.
+ * Latency: the sink is told the message size (--msg-size) and reads the
+ * probe {seq, TSC at send} at the start of every size bytes of the stream;
+ * the sender keeps that grid by sending every message whole. The sink's
+ * histogram comes back in its statistics (pmd/backend/README.md).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <sendpath.h>
 
 #include "bench.h"
+#include "hist.h"
 #include "proc.h"
 #include "sp_env.h"
 
@@ -54,7 +58,7 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 	struct sp_init_cfg ic = { .start_eal = true, .name = "bench-vsock", .mem_mb = 256,
 				  .udp_port = -1, .vsock_dev = "virtio_vsock0" };
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST, .svm_port = VSOCK_PORT };
-	unsigned int batch = pt->batch, i;
+	unsigned int batch = pt->batch, i, done, off;
 	bool mmsg = batch > 1 || cfg->force_mmsg;
 	int flags = MSG_NOSIGNAL | (cfg->dontwait ? MSG_DONTWAIT : 0), fd = -1, n, efd;
 	struct mmsghdr *mm = calloc(batch, sizeof(*mm));
@@ -117,29 +121,60 @@ static void sender_main(const struct bench_cfg *cfg, const struct bench_point *p
 			break;
 		bench_pace(t_start, bytes / pt->size, cfg->rate);  /* the warm-up is paced too */
 		bench_stamp_batch(bufs, batch, &seq);
-		/* a stream: whatever part of the vector was taken is sent, the rest goes next round */
-		if (mmsg) {
-			n = sp_sendmmsg(fd, mm, batch, flags);
-			w = 0;
-			for (i = 0; n > 0 && i < (unsigned int)n; i++)
-				w += mm[i].msg_len;
-		} else {
-			w = sp_send(fd, bufs[0], pt->size, flags);
-		}
-		if (measuring)
-			row->calls++;
-		if (w > 0) {
-			bytes += (uint64_t)w;
-			continue;
-		}
-		if (errno == EAGAIN) {
+		if (!measuring && pt->size >= BENCH_HDR_LEN)  /* warm-up messages carry no stamp */
+			for (i = 0; i < batch; i++)
+				memset((char *)bufs[i] + 8, 0, 8);
+		/*
+		 * The whole batch goes, each message whole: the sink finds a probe every
+		 * size bytes of the stream, so a message the stream took in part is
+		 * finished before the next one starts.
+		 */
+		for (done = 0, off = 0; done < batch;) {
+			if (off) {
+				w = sp_send(fd, (char *)bufs[done] + off, pt->size - off, flags);
+				if (w > 0) {
+					bytes += (uint64_t)w;
+					off += (unsigned int)w;
+					if (off == pt->size) {
+						off = 0;
+						done++;
+					}
+				}
+			} else if (mmsg) {
+				n = sp_sendmmsg(fd, mm + done, batch - done, flags);
+				w = n;
+				for (i = done; n > 0 && i < done + (unsigned int)n; i++)
+					bytes += mm[i].msg_len;
+				if (n > 0) {
+					done += (unsigned int)n;
+					if (mm[done - 1].msg_len < pt->size)
+						off = mm[--done].msg_len;
+				}
+			} else {
+				w = sp_send(fd, bufs[0], pt->size, flags);
+				if (w > 0) {
+					bytes += (uint64_t)w;
+					if ((unsigned int)w < pt->size)
+						off = (unsigned int)w;
+					else
+						done++;
+				}
+			}
 			if (measuring)
-				row->eagain++;
-			sp_poll();
-			continue;
+				row->calls++;
+			if (w > 0)
+				continue;
+			if (errno == EAGAIN) {
+				if (measuring)
+					row->eagain++;
+				sp_poll();
+				if (bench_stop)
+					break;
+				continue;
+			}
+			snprintf(row->note, sizeof(row->note), "sp_send: %s", strerror(errno));
+			goto fini;
 		}
-		snprintf(row->note, sizeof(row->note), "sp_send: %s", strerror(errno));
-		goto fini;
 	}
 	row->tsc_cycles = bench_tsc() - t0;
 	row->cpu_ns = bench_thread_cpu_ns() - cpu0;
@@ -177,10 +212,64 @@ static long long device_rx_pkts(const char *text)
 	return p ? strtoll(p + 10, NULL, 10) : -1;
 }
 
+static double json_num(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+/* The sink's "latency_hist":[[upper_ns,count],...] into row->lat, for the CDF; malformed: none. */
+static void sink_buckets(const char *json, struct bench_row *row)
+{
+	const char *p = strstr(json, "\"latency_hist\":[");
+	unsigned long long upper, count;
+	int used;
+
+	sp_hist_reset(&row->lat);
+	if (!p)
+		return;
+	p += strlen("\"latency_hist\":[");
+	if (*p == ']')
+		return;
+	while (sscanf(p, "[%llu,%llu]%n", &upper, &count, &used) == 2) {
+		row->lat.bucket[sp_hist_index(upper)] += count;
+		row->lat.count += count;
+		p += used;
+		if (*p == ']')
+			return;
+		if (*p++ != ',')
+			break;
+	}
+	sp_hist_reset(&row->lat);
+}
+
+/* The sink's probe counters and latency percentiles into the row; false when it has none. */
+static bool sink_latency(const char *text, struct bench_row *row)
+{
+	const char *probe = strstr(text, "\"probe\":{");
+	const char *lat = strstr(text, "\"latency_ns\":{");
+
+	if (!probe || !lat || json_num(lat, "samples") <= 0)
+		return false;
+	row->have_ext_latency = true;
+	row->ext_lat[0] = (uint64_t)json_num(lat, "p50");
+	row->ext_lat[1] = (uint64_t)json_num(lat, "p90");
+	row->ext_lat[2] = (uint64_t)json_num(lat, "p99");
+	row->ext_lat[3] = (uint64_t)json_num(lat, "p999");
+	row->ext_lat[4] = (uint64_t)json_num(lat, "max");
+	row->ext_lat_count = (uint64_t)json_num(lat, "samples");
+	sink_buckets(lat, row);
+	return true;
+}
+
 static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt, struct bench_row *row)
 {
-	char name[64], sock[128], ctl[140], log[128], cpu[16], *text = NULL;
-	char *argv[20];
+	char name[64], sock[128], ctl[140], log[128], cpu[16], msg[16], *text = NULL;
+	char *argv[24];
 	int a = 0, p[2], ret = -1;
 	long long rx;
 	pid_t dev, tx;
@@ -206,6 +295,11 @@ static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt
 	argv[a++] = "--poll";
 	argv[a++] = "--cpu";
 	argv[a++] = cpu;
+	if (pt->size >= BENCH_HDR_LEN) {  /* the sink reads a probe every size bytes */
+		snprintf(msg, sizeof(msg), "%u", pt->size);
+		argv[a++] = "--msg-size";
+		argv[a++] = msg;
+	}
 	argv[a] = NULL;
 	unlink(sock);
 	unlink(ctl);
@@ -240,12 +334,17 @@ static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt
 		snprintf(row->note, sizeof(row->note), "sp-vhost-vsock gave no statistics");
 		goto out;
 	}
+	sink_latency(text, row);
 	if ((uint64_t)rx != row->sent)
 		snprintf(row->note, sizeof(row->note), "bytes: sent %llu, device consumed %lld",
 			 (unsigned long long)row->sent, rx);
+	else if (json_num(text, "seq_errors") > 0 || json_num(text, "bad_stamps") > 0)
+		snprintf(row->note, sizeof(row->note), "sink: %.0f probes out of sequence, %.0f bad stamps",
+			 json_num(text, "seq_errors"), json_num(text, "bad_stamps"));
 	else
-		snprintf(row->note, sizeof(row->note), "stream: msgs = bytes/size; %lld packets at the device; no latency (sink reads no stamps)",
-			 device_rx_pkts(text));
+		snprintf(row->note, sizeof(row->note), "stream: msgs = bytes/size; %lld packets at the device; %s",
+			 device_rx_pkts(text), row->have_ext_latency ? "latency from the sink's probes" :
+			 "no latency (no stamped message)");
 	/* whole messages; a last partial one counts on both sides alike */
 	row->received = (uint64_t)rx / pt->size;
 	row->sent /= pt->size;

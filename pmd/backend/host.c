@@ -43,6 +43,9 @@ void host_init(struct host *h, const struct host_cfg *cfg)
 		LIST_INIT(&h->buckets[i]);
 	TAILQ_INIT(&h->conns);
 	TAILQ_INIT(&h->dirty);
+	if (h->cfg.msg_size < 16)
+		h->cfg.msg_size = 0;    /* a message shorter than a probe carries none */
+	host_probe_init(h);
 }
 
 void host_conn_free(struct host *h, struct conn *c, const char *how)
@@ -243,6 +246,8 @@ static void conn_rx_payload(struct host *h, struct conn *c, const struct vb_chai
 		n = s->len - off < len ? s->len - off : len;
 		off = 0;
 		c->crc = crc32c_update(p, n, c->crc);
+		if (h->cfg.msg_size)
+			host_probe_rx(h, c, p, n);
 		if (h->cfg.verify)
 			for (uint32_t k = 0; k < n; k++)
 				if (p[k] != vb_pattern_byte(pos + k)) {

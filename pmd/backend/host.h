@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <sys/queue.h>
 
+#include "hist.h"
 #include "pkt.h"
 
 enum host_mode { HOST_SINK, HOST_ECHO };
@@ -31,6 +32,8 @@ struct host_cfg {
 	bool verify;            /* payload must follow vb_pattern_byte() */
 	uint32_t close_timeout_ms; /* after our SHUTDOWN on close, RST if the peer stays */
 	uint32_t ctl_port;      /* 0: off; else a vsock port taking control lines from the guest */
+	uint32_t msg_size;      /* 0: off; else every msg_size bytes of a stream start with a probe */
+	uint64_t stamp_hz;      /* probe tx_stamp ticks per second (TSC); 0: stamps are ns */
 };
 
 /* Runs one control line, writing the reply (no newline) to reply. */
@@ -81,6 +84,9 @@ struct conn {
 	uint64_t first_verify_error; /* stream offset, valid when verify_errors */
 	uint64_t credit_violations;
 	uint64_t to_read;         /* "read N" budget while reading is stopped */
+	uint32_t msg_off;         /* --msg-size: offset of the next byte in its message */
+	uint8_t probe[16];        /* the probe of the current message, as its bytes arrive */
+	uint64_t msg_seq;         /* messages whose probe was read: the seq the next must carry */
 
 	/* echo: bytes received, not yet sent back (control: replies not yet sent) */
 	uint8_t *echo_buf;
@@ -113,8 +119,20 @@ struct host_counters {
 	uint64_t transport_resets_sent;  /* "transport-reset": events posted */
 };
 
+/* One-way latency of the messages a --msg-size sink reads probes from (host_probe.c). */
+struct host_probe {
+	uint64_t mult;            /* stamp ticks to ns, 32.32 fixed point */
+	uint64_t messages;        /* probes read */
+	uint64_t unstamped;       /* tx_stamp 0: the sender's warm-up */
+	uint64_t bad_stamps;      /* from the future: another clock, or garbage */
+	uint64_t seq_errors;      /* seq not the message's index on its connection */
+	struct sp_hist lat;       /* ns */
+};
+
 struct host {
 	struct host_cfg cfg;
+	uint64_t now_stamp;       /* the clock of tx_stamp, read by the poller once per burst */
+	struct host_probe probe;
 	bool refuse;              /* answer REQUEST with RST */
 	bool reading;             /* consume what arrives (false after "stop-reading") */
 	uint32_t nconns;          /* control connections included */
@@ -173,6 +191,10 @@ int host_conn_set_buf_alloc(struct host *h, struct conn *c, uint32_t buf_alloc);
 void host_conn_free(struct host *h, struct conn *c, const char *how);
 /* The peer will send nothing more and nothing is unread: EOF, so close (or RST). */
 void host_conn_check_eof(struct host *h, struct conn *c);
+/* host_probe.c: the stamps at each message start of a --msg-size sink. */
+void host_probe_init(struct host *h);
+void host_probe_rx(struct host *h, struct conn *c, const uint8_t *p, uint32_t n);
+void host_probe_stats(const struct host *h, FILE *f);
 /* host_ctl.c: a control connection's payload, command lines. */
 void host_ctl_rx(struct host *h, struct conn *c, const struct vb_chain *ch, uint32_t len);
 

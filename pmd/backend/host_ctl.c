@@ -326,6 +326,7 @@ void host_stats_fields(const struct host *h, FILE *f)
 			r->tx_total, r->crc, r->credit_violations, r->verify_errors, r->how);
 	}
 	fprintf(f, "]");
+	host_probe_stats(h, f);
 }
 
 int host_exit_code(const struct host *h)

@@ -92,6 +92,9 @@ static unsigned int poll_tx(struct backend *b)
 
 	if (n > BURST)
 		n = BURST;
+	if (n && b->host.cfg.msg_size)
+		/* once per burst, as tx_stamp is per batch; fenced: never read before the avail index was */
+		b->host.now_stamp = rte_rdtsc_precise();
 	for (uint16_t i = 0; i < n; i++) {
 		enum vb_chain_fault f = vb_vq_pop(vq, &b->dev.mem, false, &c);
 		enum vb_pkt_fault pf;
@@ -305,6 +308,8 @@ static void usage(FILE *f)
 		"  --guest-cid N, --cid N   the driver's CID, answered to GET_CONFIG (default 3)\n"
 		"  --port N            accept only this port (default: every port)\n"
 		"  --buf-alloc N       receive buffer per connection (default 262144)\n"
+		"  --msg-size N        the stream is messages of N >= 16 bytes, each starting with\n"
+		"                      {u64 seq, u64 TSC at send}: one-way latency in stats\n"
 		"  --verify            payload must be the pattern byte(i) = i^(i>>8)^(i>>16)^(i>>24)\n"
 		"  --expect-bytes N    exit 5 unless exactly N payload bytes were received in all\n"
 		"  --max-conns N       connections at once (default 1024)\n"
@@ -344,6 +349,7 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "buf-alloc", required_argument, NULL, 'b' },
 		{ "verify", no_argument, NULL, 'v' },
+		{ "msg-size", required_argument, NULL, 'z' },
 		{ "max-conns", required_argument, NULL, 'M' },
 		{ "close-timeout", required_argument, NULL, 't' },
 		{ "ctl-port", required_argument, NULL, 'T' },
@@ -395,6 +401,13 @@ int main(int argc, char **argv)
 		case 'p': if (!num_arg(optarg, UINT32_MAX, &v)) return 1; hc.listen_port = (uint32_t)v; break;
 		case 'b': if (!num_arg(optarg, UINT32_MAX / 2, &v)) return 1; hc.buf_alloc = (uint32_t)v; break;
 		case 'v': hc.verify = true; break;
+		case 'z':
+			if (!num_arg(optarg, UINT32_MAX, &v) || v < 16) {
+				fprintf(stderr, "sp-vhost-vsock: --msg-size must be at least 16 (the probe)\n");
+				return 1;
+			}
+			hc.msg_size = (uint32_t)v;
+			break;
 		case 'x': if (!num_arg(optarg, UINT64_MAX - 1, &v)) return 1; expect_bytes = (int64_t)v; break;
 		case 'M': if (!num_arg(optarg, 1 << 20, &v) || !v) return 1; hc.max_conns = (uint32_t)v; break;
 		case 'T': if (!num_arg(optarg, UINT32_MAX, &v) || !v) return 1; hc.ctl_port = (uint32_t)v; break;
@@ -435,6 +448,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	hc.stamp_hz = rte_get_tsc_hz();
 	host_init(&b.host, &hc);
 	b.host.ctl_fn = ctl_line;
 	b.host.ctl_arg = &b;

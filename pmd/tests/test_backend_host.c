@@ -385,3 +385,98 @@ Test(backend_host, eof_after_resume_closes)
 	cr_assert_eq(out[nout - 1].op, VSOCK_OP_SHUTDOWN, "read to EOF, the reader closes");
 	cr_assert_eq(out[nout - 1].flags, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
 }
+
+/* --msg-size: a probe {seq, tx_stamp} every msg_size bytes of the stream, however packets cut it. */
+static void restart_with_msg_size(uint32_t msg_size)
+{
+	struct host_cfg cfg = h.cfg;
+
+	host_fini(&h);
+	cfg.msg_size = msg_size;
+	cfg.stamp_hz = 0;   /* stamps in ns */
+	host_init(&h, &cfg);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+Test(backend_host, probes_found_at_every_message_start_across_packet_cuts)
+{
+	enum { SIZE = 100, N = 40 };
+	static const uint32_t cuts[] = { 7, 9, 1, 250, 13, 100, 3, 300, 17, 16, 84, 1000 };
+	uint8_t stream[SIZE * N];
+	uint32_t off = 0, k = 0;
+	char *js = NULL;
+	size_t jl = 0;
+	FILE *f;
+
+	restart_with_msg_size(SIZE);
+	memset(stream, 0xee, sizeof(stream));
+	for (uint64_t i = 0; i < N; i++) {
+		put64(stream + i * SIZE, i);
+		put64(stream + i * SIZE + 8, i < 4 ? 0 : 1000 + i * 10);  /* the first 4: warm-up, no stamp */
+	}
+	connect();
+	h.now_stamp = 5000;
+	while (off < sizeof(stream)) {
+		uint32_t n = cuts[k++ % (sizeof(cuts) / sizeof(cuts[0]))];
+
+		n = n < sizeof(stream) - off ? n : (uint32_t)sizeof(stream) - off;
+		send_pkt(VSOCK_OP_RW, n, 0, stream + off);
+		off += n;
+	}
+	cr_assert_eq(only_conn()->rx_total, sizeof(stream));
+	cr_assert_eq(h.probe.messages, N);
+	cr_assert_eq(h.probe.unstamped, 4);
+	cr_assert_eq(h.probe.seq_errors, 0);
+	cr_assert_eq(h.probe.bad_stamps, 0);
+	cr_assert_eq(h.probe.lat.count, N - 4);
+	cr_assert_eq(h.probe.lat.min, 5000 - (1000 + (N - 1) * 10));
+	cr_assert_eq(h.probe.lat.max, 5000 - (1000 + 4 * 10));
+
+	/* a stamp from the future and a skipped seq are counted, never taken as latency */
+	put64(stream, N + 1);
+	put64(stream + 8, 9999);
+	send_pkt(VSOCK_OP_RW, SIZE, 0, stream);
+	cr_assert_eq(h.probe.seq_errors, 1);
+	cr_assert_eq(h.probe.bad_stamps, 1);
+	cr_assert_eq(h.probe.lat.count, N - 4);
+
+	f = open_memstream(&js, &jl);
+	host_stats_fields(&h, f);
+	fclose(f);
+	cr_assert(strstr(js, "\"probe\":{\"msg_size\":100,\"messages\":41,\"unstamped\":4,\"bad_stamps\":1,\"seq_errors\":1}"), "%s", js);
+	cr_assert(strstr(js, "\"latency_ns\":{\"samples\":36"), "%s", js);
+	cr_assert(strstr(js, "\"latency_hist\":[["), "%s", js);
+	free(js);
+}
+
+Test(backend_host, probe_stamps_converted_from_ticks)
+{
+	uint8_t m[64] = { 0 };
+
+	struct host_cfg cfg = h.cfg;
+
+	host_fini(&h);
+	cfg.msg_size = 64;
+	cfg.stamp_hz = 2500000000u;   /* a 2.5 GHz TSC: 2500 ticks = 1000 ns */
+	host_init(&h, &cfg);
+	connect();
+	put64(m + 8, 1000);
+	h.now_stamp = 3500;
+	send_pkt(VSOCK_OP_RW, sizeof(m), 0, m);
+	cr_assert_eq(h.probe.lat.count, 1);
+	cr_assert(h.probe.lat.max >= 999 && h.probe.lat.max <= 1000, "%lu", (unsigned long)h.probe.lat.max);
+}
+
+Test(backend_host, no_probes_without_msg_size)
+{
+	uint8_t m[64] = { 0 };
+
+	connect();
+	send_pkt(VSOCK_OP_RW, sizeof(m), 0, m);
+	cr_assert_eq(h.probe.messages, 0);
+}
