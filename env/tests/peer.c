@@ -86,8 +86,8 @@ void sp_peer_wait_err(struct sp_peer *p, const char *text, double deadline)
 
 int sp_peer_reap(struct sp_peer *p, double deadline)
 {
+	int saved = errno, ret = -1, status;
 	struct rusage ru;
-	int status;
 
 	if (p->pid <= 0)
 		return -1;
@@ -95,15 +95,18 @@ int sp_peer_reap(struct sp_peer *p, double deadline)
 		if (wait4(p->pid, &status, WNOHANG, &ru) == p->pid) {
 			p->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 				   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-			p->pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			break;
 		}
 		usleep(POLL_US);
 	}
-	kill(p->pid, SIGKILL);
-	waitpid(p->pid, NULL, 0);
+	if (ret < 0) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+	}
 	p->pid = 0;
-	return -1;
+	errno = saved;
+	return ret;
 }
 
 int sp_peer_stop(struct sp_peer *p, int sig, double timeout_s)
@@ -116,6 +119,8 @@ int sp_peer_stop(struct sp_peer *p, int sig, double timeout_s)
 
 void sp_peer_kill(struct sp_peer *p)
 {
+	int saved = errno;
+
 	if (!p->name)           /* zeroed: never started */
 		return;
 	if (p->pid > 0) {
@@ -126,6 +131,7 @@ void sp_peer_kill(struct sp_peer *p)
 	if (p->ctl >= 0)
 		close(p->ctl);
 	p->ctl = -1;
+	errno = saved;
 }
 
 void sp_peer_drop(struct sp_peer *p)

@@ -5,7 +5,9 @@
  * waited for (a line on stderr, or its control socket), scripted, stopped and
  * reaped within a deadline, its JSON read back. Waits that fail assert, with
  * the peer's stderr in the message: a peer that does not come up is one line,
- * never a hang. Meson dependency: sp_testpeer (tests only; no DPDK).
+ * never a hang. Reaping and killing keep errno, so a test may read the errno
+ * of a call that saw its peer die after reaping it. Meson dependency:
+ * sp_testpeer (tests only; no DPDK).
  */
 #ifndef SP_TEST_PEER_H
 #define SP_TEST_PEER_H

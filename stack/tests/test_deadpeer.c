@@ -14,20 +14,17 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ip.h"
+#include "peer.h"
 #include "sendpath.h"
 #include "sock.h"
 #include "sp_env.h"
@@ -35,8 +32,7 @@
 
 #define PORT 1234
 
-static pid_t backend;
-static int ctl_fd = -1;
+static struct sp_peer backend;
 static char sock_path[100], ctl_path[108];
 static char buf[1 << 20];
 
@@ -45,64 +41,16 @@ static double now_s(void)
 	return (double)sp_now_ns() / 1e9;
 }
 
-static const char *ctl(const char *line)
-{
-	static char reply[65536];
-	size_t got = 0;
-
-	cr_assert_eq(write(ctl_fd, line, strlen(line)), (ssize_t)strlen(line));
-	for (;;) {
-		ssize_t r = read(ctl_fd, reply + got, sizeof(reply) - 1 - got);
-
-		cr_assert_gt(r, 0, "control socket closed");
-		got += (size_t)r;
-		if (reply[got - 1] == '\n')
-			break;
-	}
-	reply[got - 1] = '\0';
-	return reply;
-}
-
 static void backend_start(void)
 {
-	const char *bin = getenv("SP_VHOST_VSOCK");
-	struct sockaddr_un ua = { .sun_family = AF_UNIX };
-	double deadline = now_s() + 20;
+	const char *bin = sp_peer_bin("SP_VHOST_VSOCK");
 
-	if (!bin || access(bin, X_OK))
+	if (!bin)
 		cr_skip_test("SP_VHOST_VSOCK does not name the backend binary");
-	backend = fork();
-	cr_assert_geq(backend, 0);
-	if (backend == 0) {
-		char *argv[] = { (char *)bin, "--socket", sock_path, "--ctl", ctl_path, "--mode", "sink",
-				 "--cid", "3", NULL };
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execv(bin, argv);
-		_exit(127);
-	}
-	snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", ctl_path);
-	while (now_s() < deadline) {
-		ctl_fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (connect(ctl_fd, (struct sockaddr *)&ua, sizeof(ua)) == 0)
-			return;
-		close(ctl_fd);
-		ctl_fd = -1;
-		usleep(10000);
-	}
-	cr_assert_fail("backend did not start");
-}
-
-static void backend_kill(void)
-{
-	if (backend > 0) {
-		kill(backend, SIGKILL);
-		waitpid(backend, NULL, 0);
-		backend = 0;
-	}
-	if (ctl_fd >= 0)
-		close(ctl_fd);
-	ctl_fd = -1;
+	char *argv[] = { (char *)bin, "--socket", sock_path, "--ctl", ctl_path, "--mode", "sink",
+			 "--cid", "3", NULL };
+	sp_peer_start(&backend, "deadpeer-vsock", argv);
+	sp_peer_ctl_connect(&backend, ctl_path, now_s() + 20);
 }
 
 static void setup(void)
@@ -123,7 +71,7 @@ static void setup(void)
 static void teardown(void)
 {
 	sp_fini();
-	backend_kill();
+	sp_peer_drop(&backend);
 	unlink(sock_path);
 	unlink(ctl_path);
 }
@@ -132,8 +80,8 @@ static void teardown(void)
 static void on_alarm(int sig)
 {
 	(void)sig;
-	if (backend > 0)
-		kill(backend, SIGKILL);
+	if (backend.pid > 0)
+		kill(backend.pid, SIGKILL);
 }
 
 static int connected(void)
@@ -160,7 +108,7 @@ Test(deadpeer, blocked_send_gets_econnreset_when_backend_dies)
 	double t0, dt;
 	ssize_t r;
 
-	cr_assert_str_eq(ctl("stop-reading\n"), "ok");
+	cr_assert_str_eq(sp_peer_ctl(&backend, "stop-reading"), "ok");
 	/* use up the peer's credit */
 	while ((r = sp_send(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
 		;
@@ -170,8 +118,7 @@ Test(deadpeer, blocked_send_gets_econnreset_when_backend_dies)
 	t0 = now_s();
 	r = sp_send(fd, buf, 100, 0);
 	dt = now_s() - t0;
-	waitpid(backend, NULL, 0);
-	backend = 0;
+	sp_peer_reap(&backend, now_s() + 5);
 	cr_log_info("deadpeer: blocked send returned %zd (%s) %.0f ms after it began (backend killed at 300 ms)",
 		    r, strerrorname_np(errno) ?: "0", dt * 1e3);
 	cr_expect_eq(r, -1);
@@ -199,14 +146,13 @@ Test(deadpeer, blocked_partial_send_returns_count_when_backend_dies)
 	double t0, dt;
 	ssize_t r;
 
-	cr_assert_str_eq(ctl("stop-reading\n"), "ok");
+	cr_assert_str_eq(sp_peer_ctl(&backend, "stop-reading"), "ok");
 	signal(SIGALRM, on_alarm);
 	ualarm(300000, 0);
 	t0 = now_s();
 	r = sp_send(fd, buf, sizeof(buf), 0);      /* 1 MiB: more than the peer's 256 KiB buffer */
 	dt = now_s() - t0;
-	waitpid(backend, NULL, 0);
-	backend = 0;
+	sp_peer_reap(&backend, now_s() + 5);
 	cr_log_info("deadpeer: blocked 1 MiB send returned %zd after %.0f ms", r, dt * 1e3);
 	cr_expect_gt(r, 0, "errno %s", strerrorname_np(errno));
 	cr_expect_lt(r, (ssize_t)sizeof(buf));
@@ -221,7 +167,7 @@ Test(deadpeer, restarted_backend_serves_a_new_device)
 	struct sp_vsock_dev *d;
 	double deadline;
 
-	backend_kill();
+	sp_peer_drop(&backend);
 	unlink(ctl_path);
 	backend_start();
 	d = sp_vsock_dev_create("virtio_vsock1", NULL);   /* no path: refused, one line */
@@ -234,9 +180,9 @@ Test(deadpeer, restarted_backend_serves_a_new_device)
 	}
 	cr_assert_not_null(d, "a new device on the restarted backend");
 	deadline = now_s() + 2;
-	while (!strstr(ctl("stats\n"), "\"frontends_accepted\":1") && now_s() < deadline)
+	while (!strstr(sp_peer_ctl(&backend, "stats"), "\"frontends_accepted\":1") && now_s() < deadline)
 		usleep(10000);
-	cr_expect(strstr(ctl("stats\n"), "\"frontends_accepted\":1"), "%s", ctl("stats\n"));
+	cr_expect(strstr(sp_peer_ctl(&backend, "stats"), "\"frontends_accepted\":1"), "%s", sp_peer_ctl(&backend, "stats"));
 	cr_expect(sp_vsock_dev_alive(d));
 	sp_vsock_dev_destroy(d);
 }
@@ -290,47 +236,23 @@ Test(deadpeer, sockets_and_hugepage_files_owner_only)
  * them (it returns the length; the datagrams are lost, as UDP may lose them).
  * Each call must return within a bound, never sit out SO_SNDTIMEO.
  */
-static pid_t sink;
-static char sink_sock[96], sink_err[128];
+static struct sp_peer sink;
+static char sink_sock[96];
 
 static void udp_setup(void)
 {
-	const char *bin = getenv("SP_NET_SINK");
+	const char *bin = sp_peer_bin("SP_NET_SINK");
 	struct sp_init_cfg cfg = { .start_eal = true, .name = "deadpeer-udp", .cpu = -1, .mem_mb = 256,
 				   .udp_port = 0 };
 	char vdev[256], path[128];
 	double deadline = now_s() + 20;
 
-	if (!bin || access(bin, X_OK))
+	if (!bin)
 		cr_skip_test("SP_NET_SINK does not name sp-net-sink");
 	snprintf(sink_sock, sizeof(sink_sock), "deadpeer-udp-%d.sock", getpid());
-	snprintf(sink_err, sizeof(sink_err), "/tmp/deadpeer-udp-%d.err", getpid());
-	sink = fork();
-	cr_assert_geq(sink, 0);
-	if (sink == 0) {
-		char *argv[] = { (char *)bin, "--socket", sink_sock, "--idle", "0", "--clock", "none", NULL };
-		int e = open(sink_err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (e < 0 || dup2(e, 2) < 0)
-			_exit(127);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execv(bin, argv);
-		_exit(127);
-	}
-	for (;;) {
-		char b[4096] = "";
-		FILE *f = fopen(sink_err, "r");
-
-		if (f) {
-			if (!fread(b, 1, sizeof(b) - 1, f))
-				b[0] = '\0';
-			fclose(f);
-		}
-		if (strstr(b, "sink: listening"))
-			break;
-		cr_assert_lt(now_s(), deadline, "sink did not listen: %s", b);
-		usleep(20000);
-	}
+	char *argv[] = { (char *)bin, "--socket", sink_sock, "--idle", "0", "--clock", "none", NULL };
+	sp_peer_start(&sink, "deadpeer-udp", argv);
+	sp_peer_wait_err(&sink, "sink: listening", deadline);
 	sp_env_run_path(sink_sock, path, sizeof(path));
 	snprintf(vdev, sizeof(vdev), "net_virtio_user0,path=%s,queue_size=256", path);
 	cfg.vdevs[0] = vdev;
@@ -343,11 +265,7 @@ static void udp_setup(void)
 static void udp_teardown(void)
 {
 	sp_fini();
-	if (sink > 0) {
-		kill(sink, SIGKILL);
-		waitpid(sink, NULL, 0);
-	}
-	unlink(sink_err);
+	sp_peer_drop(&sink);
 }
 
 /*
@@ -370,9 +288,7 @@ Test(deadpeer_udp, sends_never_wait_for_a_dead_port, .init = udp_setup, .fini = 
 	cr_assert_eq(sp_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
 	for (int i = 0; i < 1000; i++)
 		cr_assert_eq(sp_send(fd, buf, 1000, 0), 1000);
-	kill(sink, SIGKILL);
-	waitpid(sink, NULL, 0);
-	sink = 0;
+	sp_peer_kill(&sink);
 	for (end = now_s() + 3; now_s() < end;) {
 		ssize_t r;
 

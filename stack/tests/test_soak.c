@@ -19,16 +19,12 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/sockios.h>
@@ -36,6 +32,7 @@
 #include <rte_mempool.h>
 
 #include "ip.h"
+#include "peer.h"
 #include "sock.h"
 #include "sp_env.h"
 #include "sp_probe.h"
@@ -47,134 +44,44 @@
 #define VBATCH  16
 #define UBATCH  32
 
-static pid_t backend, sink;
-static int ctl_fd = -1;
-static char vsock_path[100], ctl_path[108], sink_sock[96], sink_out[128], sink_err[128];
+static struct sp_peer backend, sink;
+static char vsock_path[100], ctl_path[108], sink_sock[96];
 
 static double now_s(void)
 {
 	return (double)sp_now_ns() / 1e9;
 }
 
-static char *slurp(const char *path)
-{
-	static char b[16384];
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(b, 1, sizeof(b) - 1, f) : 0;
-
-	b[n] = '\0';
-	if (f)
-		fclose(f);
-	return b;
-}
-
-static double json_num(const char *json, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
-}
-
-static const char *ctl(const char *line)
-{
-	static char reply[65536];
-	size_t got = 0;
-
-	cr_assert_eq(write(ctl_fd, line, strlen(line)), (ssize_t)strlen(line));
-	for (;;) {
-		ssize_t r = read(ctl_fd, reply + got, sizeof(reply) - 1 - got);
-
-		cr_assert_gt(r, 0, "control socket closed");
-		got += (size_t)r;
-		if (reply[got - 1] == '\n')
-			break;
-	}
-	reply[got - 1] = '\0';
-	return reply;
-}
-
-static pid_t spawn(char *const argv[], const char *out, const char *err)
-{
-	pid_t pid = fork();
-
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(127);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 static void peers_start(void)
 {
-	const char *vbin = getenv("SP_VHOST_VSOCK"), *nbin = getenv("SP_NET_SINK");
-	struct sockaddr_un ua = { .sun_family = AF_UNIX };
-	char bout[128], berr[128];
+	const char *vbin = sp_peer_bin("SP_VHOST_VSOCK"), *nbin = sp_peer_bin("SP_NET_SINK");
 	double deadline = now_s() + 20;
-	int i;
 
-	if (!vbin || !nbin || access(vbin, X_OK) || access(nbin, X_OK))
+	if (!vbin || !nbin)
 		cr_skip_test("SP_VHOST_VSOCK and SP_NET_SINK must name the peers");
 	snprintf(vsock_path, sizeof(vsock_path), "%s/soak-%d.sock", sp_env_run_path(NULL, NULL, 0), getpid());
 	snprintf(ctl_path, sizeof(ctl_path), "%s.ctl", vsock_path);
-	snprintf(bout, sizeof(bout), "/tmp/sp-soak-vsock-%d.out", getpid());
-	snprintf(berr, sizeof(berr), "/tmp/sp-soak-vsock-%d.err", getpid());
 	char *bargv[] = { (char *)vbin, "--socket", vsock_path, "--ctl", ctl_path, "--mode", "sink",
 			  "--cid", "3", "--verify", NULL };
-	backend = spawn(bargv, bout, berr);
+	sp_peer_start(&backend, "soak-vsock", bargv);
 
 	snprintf(sink_sock, sizeof(sink_sock), "sp-soak-%d.sock", getpid());
-	snprintf(sink_out, sizeof(sink_out), "/tmp/sp-soak-udp-%d.out", getpid());
-	snprintf(sink_err, sizeof(sink_err), "/tmp/sp-soak-udp-%d.err", getpid());
 	char *sargv[] = { (char *)nbin, "--socket", sink_sock, "--idle", "0", "--clock", "none",
 			  NULL };
-	sink = spawn(sargv, sink_out, sink_err);
+	sp_peer_start(&sink, "soak-udp", sargv);
 
-	snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", ctl_path);
-	for (i = 0; now_s() < deadline; i++) {
-		ctl_fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (connect(ctl_fd, (struct sockaddr *)&ua, sizeof(ua)) == 0)
-			break;
-		close(ctl_fd);
-		ctl_fd = -1;
-		usleep(10000);
-	}
-	cr_assert_geq(ctl_fd, 0, "backend did not start: %s", slurp(berr));
-	while (!strstr(slurp(sink_err), "sink: listening")) {
-		cr_assert(waitpid(sink, NULL, WNOHANG) == 0, "sink exited early: %s", slurp(sink_err));
-		cr_assert_lt(now_s(), deadline, "sink did not listen: %s", slurp(sink_err));
-		usleep(20000);
-	}
-	unlink(bout);
-	unlink(berr);
+	sp_peer_ctl_connect(&backend, ctl_path, deadline);
+	sp_peer_wait_err(&sink, "sink: listening", deadline);
 }
 
 static void teardown(void)
 {
 	sp_fini();
-	if (ctl_fd >= 0)
-		close(ctl_fd);
-	if (backend > 0) {
-		kill(backend, SIGTERM);
-		waitpid(backend, NULL, 0);
-	}
-	if (sink > 0) {
-		kill(sink, SIGKILL);
-		waitpid(sink, NULL, 0);
-	}
+	sp_peer_stop(&backend, SIGTERM, 10);
+	sp_peer_drop(&backend);
+	sp_peer_drop(&sink);
 	unlink(vsock_path);
 	unlink(ctl_path);
-	unlink(sink_out);
-	unlink(sink_err);
 }
 
 /* --- traffic --- */
@@ -339,7 +246,6 @@ Test(soak, mixed_vsock_and_udp_nothing_lost_memory_flat)
 	long rss0 = 0, rss_max = 0, rss;
 	double t0, next_sample, t_end;
 	const char *stats, *json;
-	int status;
 
 	signal(SIGPIPE, SIG_IGN);
 	peers_start();
@@ -390,28 +296,26 @@ Test(soak, mixed_vsock_and_udp_nothing_lost_memory_flat)
 	rss = rss_kib();
 
 	/* the peers' view */
-	stats = ctl("stats\n");
+	stats = sp_peer_ctl(&backend, "stats");
 	cr_log_info("soak: %.0f s, vsock %llu messages %llu bytes, udp %llu datagrams (%llu short calls), "
 		    "rss %ld -> %ld KiB (max %ld), free mbufs vsock %u -> %u, udp %u -> %u",
 		    now_s() - t0, (unsigned long long)vt.msgs, (unsigned long long)vt.off,
 		    (unsigned long long)ut.seq, (unsigned long long)ut.calls_short, rss0, rss, rss_max,
 		    vfree0, vfree1, ufree0, ufree1);
-	cr_expect_eq((uint64_t)json_num(stats, "rx_bytes"), vt.off, "backend got %.0f bytes, we sent %llu: %s",
-		     json_num(stats, "rx_bytes"), (unsigned long long)vt.off, stats);
-	cr_expect_eq(json_num(stats, "verify_errors"), 0, "%s", stats);
-	cr_expect_eq(json_num(stats, "credit_violations"), 0, "%s", stats);
+	cr_expect_eq((uint64_t)sp_peer_json_num(stats, "rx_bytes"), vt.off, "backend got %.0f bytes, we sent %llu: %s",
+		     sp_peer_json_num(stats, "rx_bytes"), (unsigned long long)vt.off, stats);
+	cr_expect_eq(sp_peer_json_num(stats, "verify_errors"), 0, "%s", stats);
+	cr_expect_eq(sp_peer_json_num(stats, "credit_violations"), 0, "%s", stats);
 
-	kill(sink, SIGINT);
-	waitpid(sink, &status, 0);
-	sink = 0;
-	json = slurp(sink_out);
+	sp_peer_stop(&sink, SIGINT, 30);
+	json = sp_peer_slurp(sink.out);
 	cr_log_info("soak: sink %s", json);
-	cr_expect_eq((uint64_t)json_num(json, "frames"), ut.seq, "sink saw %.0f frames, we sent %llu",
-		     json_num(json, "frames"), (unsigned long long)ut.seq);
-	cr_expect_eq(json_num(json, "lost"), 0);
-	cr_expect_eq(json_num(json, "gaps"), 0);
-	cr_expect_eq(json_num(json, "duplicates"), 0);
-	cr_expect_eq(json_num(json, "reordered"), 0);
+	cr_expect_eq((uint64_t)sp_peer_json_num(json, "frames"), ut.seq, "sink saw %.0f frames, we sent %llu",
+		     sp_peer_json_num(json, "frames"), (unsigned long long)ut.seq);
+	cr_expect_eq(sp_peer_json_num(json, "lost"), 0);
+	cr_expect_eq(sp_peer_json_num(json, "gaps"), 0);
+	cr_expect_eq(sp_peer_json_num(json, "duplicates"), 0);
+	cr_expect_eq(sp_peer_json_num(json, "reordered"), 0);
 
 	cr_expect_lt(rss_max - rss0, 4096, "RSS grew %ld KiB after the warm-up", rss_max - rss0);
 	cr_expect_eq(vfree1, vfree0, "vsock pool: %u free after warm-up, %u at the end", vfree0, vfree1);
