@@ -126,41 +126,13 @@ static int k_notsock_fd(void)
 
 static int k_addr(enum sc_addr_role role, struct sockaddr_storage *ss, socklen_t *len)
 {
-	memset(ss, 0, sizeof(*ss));
-	if (kp.proto == SC_VSOCK) {
-		struct sockaddr_vm *vm = (struct sockaddr_vm *)ss;
+	/* lo's own broadcast route: EACCES without SO_BROADCAST, never leaves the host */
+	const struct sc_addr_map map = {
+		.peer_cid = VMADDR_CID_LOCAL, .peer_ip = htonl(INADDR_LOOPBACK),
+		.local_ip = htonl(INADDR_LOOPBACK), .bcast_ip = htonl(0x7fffffff), .port = kp.port,
+	};
 
-		vm->svm_family = AF_VSOCK;
-		*len = sizeof(*vm);
-		switch (role) {
-		case SC_ADDR_PEER: vm->svm_cid = VMADDR_CID_LOCAL; vm->svm_port = kp.port; break;
-		case SC_ADDR_REFUSED: vm->svm_cid = VMADDR_CID_LOCAL; vm->svm_port = kp.port + 1; break;
-		case SC_ADDR_LOCAL: vm->svm_cid = VMADDR_CID_ANY; vm->svm_port = VMADDR_PORT_ANY; break;
-		case SC_ADDR_LOCAL_PORT: vm->svm_cid = VMADDR_CID_ANY; vm->svm_port = kp.port + 2; break;
-		case SC_ADDR_PEER_PORT0: vm->svm_cid = VMADDR_CID_LOCAL; vm->svm_port = 0; break;
-		default: errno = EINVAL; return -1;
-		}
-		return 0;
-	}
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-	in->sin_family = AF_INET;
-	*len = sizeof(*in);
-	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	switch (role) {
-	case SC_ADDR_PEER: in->sin_port = htons(kp.port); break;
-	case SC_ADDR_REFUSED: in->sin_port = htons(kp.port + 1); break;
-	case SC_ADDR_BCAST:
-		/* lo's own broadcast route: EACCES without SO_BROADCAST, never leaves the host. */
-		in->sin_addr.s_addr = htonl(0x7fffffff);
-		in->sin_port = htons(kp.port);
-		break;
-	case SC_ADDR_LOCAL: in->sin_port = 0; break;
-	case SC_ADDR_LOCAL_PORT: in->sin_port = htons(kp.port + 2); break;
-	case SC_ADDR_PEER_PORT0: in->sin_port = 0; break;
-	default: errno = EINVAL; return -1;
-	}
-	return 0;
+	return sc_addr_fill(kp.proto, &map, role, ss, len);
 }
 
 static int k_peer_listen(unsigned int buf_size)

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <linux/vm_sockets.h>
 
 #include "sc.h"
 #include "sc_runner.h"
@@ -364,6 +367,15 @@ const void *sc_payload(struct sc *s, size_t len)
 	return s->payload;
 }
 
+void sc_msg_one(struct sc *s, struct msghdr *msg, struct iovec *iov, size_t len)
+{
+	memset(msg, 0, sizeof(*msg));
+	iov[0].iov_base = (void *)sc_payload(s, len);
+	iov[0].iov_len = len;
+	msg->msg_iov = iov;
+	msg->msg_iovlen = 1;
+}
+
 int sc_socket_raw(struct sc *s, int domain, int type, int protocol)
 {
 	char args[96];
@@ -389,6 +401,45 @@ int sc_socket(struct sc *s)
 	if (s->scn->proto == SC_VSOCK)
 		return sc_socket_raw(s, AF_VSOCK, SOCK_STREAM, 0);
 	return sc_socket_raw(s, AF_INET, SOCK_DGRAM, 0);
+}
+
+int sc_addr_fill(enum sc_proto proto, const struct sc_addr_map *map, enum sc_addr_role role,
+		 struct sockaddr_storage *ss, socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (proto == SC_VSOCK) {
+		struct sockaddr_vm *vm = (struct sockaddr_vm *)ss;
+
+		vm->svm_family = AF_VSOCK;
+		*len = sizeof(*vm);
+		switch (role) {
+		case SC_ADDR_PEER: vm->svm_cid = map->peer_cid; vm->svm_port = map->port; break;
+		case SC_ADDR_REFUSED: vm->svm_cid = map->peer_cid; vm->svm_port = map->port + 1; break;
+		case SC_ADDR_LOCAL: vm->svm_cid = VMADDR_CID_ANY; vm->svm_port = VMADDR_PORT_ANY; break;
+		case SC_ADDR_LOCAL_PORT: vm->svm_cid = VMADDR_CID_ANY; vm->svm_port = map->port + 2; break;
+		case SC_ADDR_PEER_PORT0: vm->svm_cid = map->peer_cid; vm->svm_port = 0; break;
+		default: errno = EINVAL; return -1;
+		}
+		return 0;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+	in->sin_family = AF_INET;
+	*len = sizeof(*in);
+	in->sin_addr.s_addr = map->peer_ip;
+	switch (role) {
+	case SC_ADDR_PEER: in->sin_port = htons(map->port); break;
+	case SC_ADDR_REFUSED: in->sin_port = htons(map->port + 1); break;
+	case SC_ADDR_BCAST: in->sin_addr.s_addr = map->bcast_ip; in->sin_port = htons(map->port); break;
+	case SC_ADDR_LOCAL: in->sin_addr.s_addr = map->local_ip; in->sin_port = 0; break;
+	case SC_ADDR_LOCAL_PORT:
+		in->sin_addr.s_addr = map->local_ip;
+		in->sin_port = htons(map->port + 2);
+		break;
+	case SC_ADDR_PEER_PORT0: in->sin_port = 0; break;
+	default: errno = EINVAL; return -1;
+	}
+	return 0;
 }
 
 void sc_addr_of(struct sc *s, enum sc_addr_role role, struct sockaddr_storage *ss, socklen_t *len)

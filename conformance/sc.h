@@ -88,6 +88,18 @@ struct sc_backend {
 	void (*settle)(void);				/* let control packets cross */
 };
 
+/* What the roles stand for on one backend: the peer's host and our own, and the port base. */
+struct sc_addr_map {
+	unsigned int peer_cid;		/* vsock: the peer's CID */
+	uint32_t peer_ip, local_ip;	/* UDP, network byte order */
+	uint32_t bcast_ip;
+	unsigned int port;		/* peer; refused is port + 1, local:fixed port + 2 */
+};
+
+/* A backend's addr op, written once: the role's address under map; -1 EINVAL if it has none. */
+int sc_addr_fill(enum sc_proto proto, const struct sc_addr_map *map, enum sc_addr_role role,
+		 struct sockaddr_storage *ss, socklen_t *len);
+
 /* Set by a backend whose init fails with ENOSYS: why it cannot run the scenario here. */
 extern const char *sc_backend_why;
 
@@ -153,6 +165,8 @@ struct sockaddr *sc_wide_addr(struct sc *s, enum sc_addr_role role);
 
 /* Payload: a deterministic pattern, so that peers' checksums compare across backends. */
 const void *sc_payload(struct sc *s, size_t len);
+/* A zeroed msghdr over iov[0], which holds len payload bytes: for sc_sendmsg_raw variations. */
+void sc_msg_one(struct sc *s, struct msghdr *msg, struct iovec *iov, size_t len);
 
 int sc_peer_listen(struct sc *s, unsigned int buf_size);
 int sc_peer_bind_only(struct sc *s);

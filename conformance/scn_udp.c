@@ -265,11 +265,7 @@ static void sendmsg_name_variants(struct sc *s)
 	socklen_t len;
 
 	sc_addr_of(s, SC_ADDR_REFUSED, &ss, &len);
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = (void *)sc_payload(s, 10);
-	iov.iov_len = 10;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
+	sc_msg_one(s, &msg, &iov, 10);
 	msg.msg_name = NULL;
 	msg.msg_namelen = len;
 	sc_sendmsg_raw(s, fd, &msg, 0, "name=NULL namelen=16");
@@ -634,14 +630,11 @@ static void huge_lengths(struct sc *s)
 	sc_addr_of(s, SC_ADDR_PEER, &ss, &len);
 	sc_sendto_raw(s, fd, sc_payload(s, 4u << 20), (size_t)1 << 40, 0, (struct sockaddr *)&ss,
 		      len, "peer len=2^40");
-	memset(&msg, 0, sizeof(msg));
-	iov[0].iov_base = (void *)sc_payload(s, 10);
-	iov[0].iov_len = 10;
+	sc_msg_one(s, &msg, iov, 10);
 	iov[1].iov_base = iov[0].iov_base;
 	iov[1].iov_len = (size_t)-1;
 	msg.msg_name = &ss;
 	msg.msg_namelen = len;
-	msg.msg_iov = iov;
 	msg.msg_iovlen = 2;
 	sc_sendmsg_raw(s, fd, &msg, 0, "to=peer iov=[10,-1]");
 	sc_peer_read_wait(s, 0, 1, 200);

@@ -615,11 +615,7 @@ static void sendmsg_name_connected(struct sc *s)
 
 	sc_sendmsg_iov(s, fd, lens, 1, SC_ADDR_PEER, 0);
 	sc_addr_of(s, SC_ADDR_PEER, &ss, &len);
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = (void *)sc_payload(s, 10);
-	iov.iov_len = 10;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
+	sc_msg_one(s, &msg, &iov, 10);
 	msg.msg_name = NULL;
 	msg.msg_namelen = len;
 	sc_sendmsg_raw(s, fd, &msg, 0, "name=NULL namelen=16");
@@ -637,11 +633,7 @@ static void sendmsg_control_ignored(struct sc *s)
 	struct msghdr msg;
 
 	memset(ctl, 0, sizeof(ctl));
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = (void *)sc_payload(s, 10);
-	iov.iov_len = 10;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
+	sc_msg_one(s, &msg, &iov, 10);
 	msg.msg_control = ctl;
 	msg.msg_controllen = sizeof(ctl);
 	sc_sendmsg_raw(s, fd, &msg, 0, "control=64 zero bytes");
@@ -974,12 +966,9 @@ static void sendmsg_negative_iov_len(struct sc *s)
 	struct iovec iov[2];
 	struct msghdr msg;
 
-	memset(&msg, 0, sizeof(msg));
-	iov[0].iov_base = (void *)sc_payload(s, 10);
-	iov[0].iov_len = 10;
+	sc_msg_one(s, &msg, iov, 10);
 	iov[1].iov_base = iov[0].iov_base;
 	iov[1].iov_len = (size_t)-1;
-	msg.msg_iov = iov;
 	msg.msg_iovlen = 2;
 	sc_sendmsg_raw(s, fd, &msg, 0, "iov=[10,-1]");
 	sc_peer_read_wait(s, pc, 10, 200);
