@@ -200,6 +200,11 @@ uint16_t sp_vsock_tx_free(struct sp_vsock_dev *d)
 	return d->q[VSOCK_TXQ].vq.num_free;
 }
 
+uint16_t sp_vsock_tx_in_use(const struct sp_vsock_dev *d)
+{
+	return vq_outstanding(&d->q[VSOCK_TXQ].vq);
+}
+
 uint16_t sp_vsock_rx_burst(struct sp_vsock_dev *d, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct virtqueue *vq = &d->q[VSOCK_RXQ].vq;

@@ -89,6 +89,8 @@ bool sp_vsock_dev_alive(const struct sp_vsock_dev *dev);
 uint16_t sp_vsock_tx_burst(struct sp_vsock_dev *dev, struct rte_mbuf **pkts, uint16_t n);
 /* Free tx descriptors right now (after reclaiming completions). */
 uint16_t sp_vsock_tx_free(struct sp_vsock_dev *dev);
+/* Tx descriptors outstanding as of the last reclaim (tx_burst, tx_free); reclaims nothing. */
+uint16_t sp_vsock_tx_in_use(const struct sp_vsock_dev *dev);
 
 /*
  * Received packets, header at the data start, checked (a copy of it, by

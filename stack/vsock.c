@@ -487,7 +487,8 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 	size_t len = m->len, total_written = 0;
 	struct sp_iov_iter it;
 	uint64_t deadline;
-	bool nonblock, polled = false;
+	int nonblock = -1;      /* known once a wait is near: most sends never wait */
+	bool polled = false;
 	ssize_t err = 0;
 
 	if (m->flags & MSG_OOB)
@@ -513,7 +514,6 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 		goto out;
 	}
 
-	nonblock = sp_sock_sndtimeo_ns(sk, m->flags) == 0;
 	deadline = 0;           /* read the clock only when a wait begins */
 	sp_iter_init(&it, m);
 
@@ -524,6 +524,8 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 		while (transport->stream_has_space(vsk) == 0 && sk->err == 0 &&
 		       !(sk->shutdown & SP_SEND_SHUTDOWN) &&
 		       !(vsk->peer_shutdown & SP_RCV_SHUTDOWN)) {
+			if (nonblock < 0)
+				nonblock = sp_sock_sndtimeo_ns(sk, m->flags) == 0;
 			if (nonblock) {
 				if (vsock_poll_once(&polled))
 					continue;
@@ -555,6 +557,8 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 		}
 		if (written == 0) {
 			/* Credit but no buffers (never in the kernel): wait as for credit. */
+			if (nonblock < 0)
+				nonblock = sp_sock_sndtimeo_ns(sk, m->flags) == 0;
 			if (!nonblock && !deadline)
 				deadline = vsock_deadline(sp_sock_sndtimeo_ns(sk, m->flags));
 			if (nonblock ? !vsock_poll_once(&polled) : !vsock_wait(deadline)) {

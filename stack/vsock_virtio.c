@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
 #include <rte_mbuf.h>
 
 #include "virtio_vsock.h"
@@ -36,6 +38,13 @@ struct virtio_vsock_sock {
 	uint64_t bytes_unsent;          /* RW payload not yet used by the device (SIOCOUTQ) */
 	uint8_t *rx_buf;                /* received payload not yet read: rx_buf[rx_head ..+ rx_bytes] */
 	uint32_t rx_cap, rx_head;
+	/*
+	 * The RW header of this connection in wire order, built once: only len,
+	 * buf_alloc and fwd_cnt differ between packets. tmpl_cid is the device
+	 * CID it was built for (0: not built), so a reset's new CID rebuilds it.
+	 */
+	struct vsock_hdr tmpl;
+	uint64_t tmpl_cid;
 };
 
 /* What a queued packet is charged to; its mbuf sits at the same index in txq_m. */
@@ -51,19 +60,29 @@ struct inflight_ent {
 	uint16_t nseg;                  /* descriptors it holds */
 };
 
+/* Mbufs taken from the pool in bulk: a packet costs no pool call of its own. */
+#define TX_STASH 32
+
 static struct {
 	struct sp_vsock_dev *dev;
 	struct rte_mempool *pool;
-	/* send_pkt_queue: the mbufs apart, so that flush hands them to tx_burst as they lie */
+	uint64_t cid;                   /* the device's CID: the src_cid of every header */
+	/*
+	 * send_pkt_queue: the mbufs apart, so that flush hands them to tx_burst
+	 * as they lie. The queue is [txq_h, txq_h + txq_n): a flush that the ring
+	 * cut short moves the head, never the backlog.
+	 */
 	struct rte_mbuf **txq_m;
 	struct txq_ent *txq;
-	unsigned int txq_n, txq_cap;
+	unsigned int txq_h, txq_n, txq_cap;
 	unsigned int txq_desc;          /* descriptors the queue needs (mbuf segments) */
 	unsigned int tx_room;           /* free ring descriptors when last looked */
 	bool dead;
 	struct inflight_ent *inflight;  /* ring of ring_size entries, oldest at if_head */
 	unsigned int ring_size, if_head, if_n, if_desc;
 	unsigned int tx_allow;          /* mbufs a send may still take before the pool is counted again */
+	struct rte_mbuf *stash[TX_STASH];
+	unsigned int stash_n;
 	struct vsock_virtio_stats st;
 } vv;
 
@@ -77,13 +96,17 @@ static inline struct virtio_vsock_sock *vvs_of(struct vsock_sock *vsk)
 static unsigned int vv_flush(void);
 
 /*
- * The ring bounds a burst: when the queue would outgrow what the ring can
+ * The ring bounds a burst: when the queue comes to outgrow what the ring can
  * take, what it has goes now, so the device works while we build the rest.
- * Below that, nothing leaves before the caller's flush.
+ * Below that, nothing leaves before the caller's flush; and a queue that is
+ * past the ring already (a backlog waiting for room) leaves at the flush too,
+ * not packet by packet.
  */
 static void txq_ring_bound(unsigned int nseg)
 {
-	if (vv.txq_desc + nseg <= vv.tx_room)
+	if (likely(vv.txq_desc + nseg <= vv.tx_room))
+		return;
+	if (vv.txq_desc > vv.tx_room)
 		return;
 	vv.tx_room = sp_vsock_tx_free(vv.dev);
 	if (vv.txq_n && vv.tx_room && vv.txq_desc + nseg > vv.tx_room) {
@@ -92,25 +115,41 @@ static void txq_ring_bound(unsigned int nseg)
 	}
 }
 
+/* Room at the queue's end: slide the queue down when half of it is gone, else grow. */
+static int txq_grow(void)
+{
+	unsigned int cap = vv.txq_cap ? 2 * vv.txq_cap : 1024;
+	struct rte_mbuf **qm;
+	struct txq_ent *q;
+
+	if (vv.txq_h && vv.txq_h >= vv.txq_cap / 2) {
+		memmove(vv.txq_m, vv.txq_m + vv.txq_h, vv.txq_n * sizeof(*vv.txq_m));
+		memmove(vv.txq, vv.txq + vv.txq_h, vv.txq_n * sizeof(*vv.txq));
+		vv.txq_h = 0;
+		return 0;
+	}
+	qm = realloc(vv.txq_m, cap * sizeof(*qm));
+	if (!qm)
+		return -ENOMEM;
+	vv.txq_m = qm;
+	q = realloc(vv.txq, cap * sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	vv.txq = q;
+	vv.txq_cap = cap;
+	return 0;
+}
+
 static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t payload)
 {
-	if (vv.txq_n == vv.txq_cap) {
-		unsigned int cap = vv.txq_cap ? 2 * vv.txq_cap : 1024;
-		struct rte_mbuf **qm = realloc(vv.txq_m, cap * sizeof(*qm));
-		struct txq_ent *q;
+	unsigned int end;
 
-		if (!qm)
-			return -ENOMEM;
-		vv.txq_m = qm;
-		q = realloc(vv.txq, cap * sizeof(*q));
-		if (!q)
-			return -ENOMEM;
-		vv.txq = q;
-		vv.txq_cap = cap;
-	}
 	txq_ring_bound(m->nb_segs);
-	vv.txq_m[vv.txq_n] = m;
-	vv.txq[vv.txq_n++] = (struct txq_ent){ vvs, payload };
+	if (unlikely(vv.txq_h + vv.txq_n == vv.txq_cap) && txq_grow())
+		return -ENOMEM;
+	end = vv.txq_h + vv.txq_n++;
+	vv.txq_m[end] = m;
+	vv.txq[end] = (struct txq_ent){ vvs, payload };
 	vv.txq_desc += m->nb_segs;
 	if (vvs)
 		vvs->bytes_unsent += payload;
@@ -120,15 +159,10 @@ static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t 
 /*
  * Packets the device has used leave the in-flight list. The driver reclaims
  * in ring order, so the oldest entries are done while the rest still account
- * for all descriptors in use.
+ * for in_use descriptors.
  */
-static void vv_reap(void)
+static void vv_reap_to(unsigned int in_use)
 {
-	unsigned int in_use;
-
-	if (!vv.if_n)
-		return;
-	in_use = vv.ring_size - sp_vsock_tx_free(vv.dev);
 	while (vv.if_n && vv.if_desc - vv.inflight[vv.if_head].nseg >= in_use) {
 		struct inflight_ent *e = &vv.inflight[vv.if_head];
 
@@ -140,23 +174,11 @@ static void vv_reap(void)
 	}
 }
 
-static void vv_inflight_push(const struct txq_ent *t, const struct rte_mbuf *m)
+/* Reclaims first: for SIOCOUTQ and the drain, which must see the latest. */
+static void vv_reap(void)
 {
-	struct inflight_ent *e;
-
-	if (vv.if_n == vv.ring_size)    /* cannot be: the ring holds no more packets than this */
-		vv_reap();
-	if (vv.if_n == vv.ring_size) {
-		if (t->vvs)
-			t->vvs->bytes_unsent -= t->payload;
-		return;
-	}
-	e = &vv.inflight[(vv.if_head + vv.if_n) & (vv.ring_size - 1)];
-	e->vvs = t->vvs;
-	e->payload = t->payload;
-	e->nseg = m->nb_segs;
-	vv.if_desc += e->nseg;
-	vv.if_n++;
+	if (vv.if_n)
+		vv_reap_to(vv.ring_size - sp_vsock_tx_free(vv.dev));
 }
 
 /*
@@ -166,19 +188,17 @@ static void vv_inflight_push(const struct txq_ent *t, const struct rte_mbuf *m)
  */
 static unsigned int vv_flush(void)
 {
-	unsigned int done = 0, i, n, taken;
+	unsigned int i, n, taken, desc = 0, in_use;
 
 	if (!vv.dev || (!vv.txq_n && !vv.dead))
 		return 0;
-	if (!vv.dead)
-		vv_reap();
 	if (vv.dead) {
-		for (i = 0; i < vv.txq_n; i++) {
+		for (i = vv.txq_h; i < vv.txq_h + vv.txq_n; i++) {
 			if (vv.txq[i].vvs)
 				vv.txq[i].vvs->bytes_unsent -= vv.txq[i].payload;
 			rte_pktmbuf_free(vv.txq_m[i]);
 		}
-		vv.txq_n = vv.txq_desc = 0;
+		vv.txq_h = vv.txq_n = vv.txq_desc = 0;
 		for (i = 0; i < vv.if_n; i++) {
 			struct inflight_ent *e = &vv.inflight[(vv.if_head + i) % vv.ring_size];
 
@@ -190,20 +210,34 @@ static unsigned int vv_flush(void)
 	}
 	/* One call: the ring (at most 4096 entries) fills long before uint16_t runs out. */
 	n = vv.txq_n < UINT16_MAX ? vv.txq_n : UINT16_MAX;
-	taken = sp_vsock_tx_burst(vv.dev, vv.txq_m, (uint16_t)n);
+	taken = sp_vsock_tx_burst(vv.dev, vv.txq_m + vv.txq_h, (uint16_t)n);
 	vv.st.tx_bursts++;
 	vv.st.tx_pkts += taken;
-	for (i = 0; i < taken; i++) {
-		vv_inflight_push(&vv.txq[i], vv.txq_m[i]);
-		vv.txq_desc -= vv.txq_m[i]->nb_segs;
+	for (i = vv.txq_h; i < vv.txq_h + taken; i++)
+		desc += vv.txq_m[i]->nb_segs;
+	/* tx_burst reclaimed: what the ring holds beyond the new packets is the older ones still in flight */
+	in_use = sp_vsock_tx_in_use(vv.dev);
+	vv_reap_to(in_use > desc ? in_use - desc : 0);
+	for (i = vv.txq_h; i < vv.txq_h + taken; i++) {
+		const struct txq_ent *t = &vv.txq[i];
+		struct inflight_ent *e;
+
+		if (unlikely(vv.if_n == vv.ring_size)) {    /* cannot be: the ring holds no more packets */
+			if (t->vvs)
+				t->vvs->bytes_unsent -= t->payload;
+			continue;
+		}
+		e = &vv.inflight[(vv.if_head + vv.if_n) & (vv.ring_size - 1)];
+		e->vvs = t->vvs;
+		e->payload = t->payload;
+		e->nseg = vv.txq_m[i]->nb_segs;
+		vv.if_desc += e->nseg;
+		vv.if_n++;
 	}
-	done = taken;
-	if (done < vv.txq_n) {
-		vv.st.tx_backlog += vv.txq_n - done;
-		memmove(vv.txq_m, vv.txq_m + done, (vv.txq_n - done) * sizeof(*vv.txq_m));
-		memmove(vv.txq, vv.txq + done, (vv.txq_n - done) * sizeof(*vv.txq));
-	}
-	vv.txq_n -= done;
+	vv.txq_desc -= desc;
+	vv.txq_n -= taken;
+	vv.txq_h = vv.txq_n ? vv.txq_h + taken : 0;
+	vv.st.tx_backlog += vv.txq_n;
 	return vv.txq_n;
 }
 
@@ -215,10 +249,15 @@ static unsigned int vv_tx_pending(void)
 	return vv.txq_n + vv.if_n;
 }
 
-static struct rte_mbuf *vv_mbuf_alloc(void)
+static __rte_noinline struct rte_mbuf *vv_mbuf_refill(void)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(vv.pool);
+	struct rte_mbuf *m;
 
+	if (rte_pktmbuf_alloc_bulk(vv.pool, vv.stash, TX_STASH) == 0) {
+		vv.stash_n = TX_STASH - 1;
+		return vv.stash[TX_STASH - 1];
+	}
+	m = rte_pktmbuf_alloc(vv.pool);
 	if (!m && vv.txq_n) {
 		/* The pool is in our own backlog or in completed tx buffers: push, reclaim, retry. */
 		vv_flush();
@@ -228,61 +267,95 @@ static struct rte_mbuf *vv_mbuf_alloc(void)
 	return m;
 }
 
+static inline struct rte_mbuf *vv_mbuf_alloc(void)
+{
+	if (likely(vv.stash_n))
+		return vv.stash[--vv.stash_n];
+	return vv_mbuf_refill();
+}
+
+static void vv_stash_drain(void)
+{
+	if (vv.stash_n)
+		rte_pktmbuf_free_bulk(vv.stash, vv.stash_n);
+	vv.stash_n = 0;
+}
+
+/* The caller's bytes into dst: one memcpy when they lie in one iovec (the common case). */
+static inline bool vv_iter_copy(struct sp_iov_iter *it, void *dst, uint32_t n)
+{
+	if (likely(it->idx < it->nr && n <= it->left)) {
+		const struct iovec *v = &it->iov[it->idx];
+
+		if (likely(v->iov_base && v->iov_len - it->off >= n)) {
+			memcpy(dst, (const char *)v->iov_base + it->off, n);
+			it->off += n;
+			it->left -= n;
+			return true;
+		}
+	}
+	return sp_iter_copy(it, dst, n) == (ssize_t)n;
+}
+
 /*
  * ≈ virtio_transport_alloc_skb + virtio_transport_inc_tx_pkt: one packet,
- * payload copied from it into the mbuf chain, header stamped with the
- * socket's buf_alloc and fwd_cnt as they are now.
+ * payload copied from it into the mbuf chain, header copied from wire (in
+ * wire order) with len and, for a socket, its buf_alloc and fwd_cnt as they
+ * are now.
  */
-static struct rte_mbuf *vv_pkt_build(const struct vsock_hdr *h_in, struct virtio_vsock_sock *vvs,
+static struct rte_mbuf *vv_pkt_build(const struct vsock_hdr *wire, struct virtio_vsock_sock *vvs,
 				     struct sp_iov_iter *it, uint32_t len)
 {
 	struct rte_mbuf *head, *seg;
-	struct vsock_hdr h = *h_in;
-	uint32_t left = len;
+	struct vsock_hdr *h;
+	uint32_t left = len, n;
 
 	head = vv_mbuf_alloc();
 	if (!head)
 		return NULL;
-	if (!rte_pktmbuf_append(head, sizeof(struct vsock_hdr)))
-		goto fail;
-	seg = head;
-	while (left) {
-		uint32_t room = rte_pktmbuf_tailroom(seg), n;
+	h = rte_pktmbuf_mtod(head, struct vsock_hdr *);
+	n = rte_pktmbuf_tailroom(head) - (uint32_t)sizeof(*h);
+	if (n > left)
+		n = left;
+	if (n && !vv_iter_copy(it, h + 1, n))
+		goto fail;      /* a fault in the caller's buffer */
+	head->data_len = (uint16_t)(sizeof(*h) + n);
+	head->pkt_len = head->data_len;
+	left -= n;
+	for (seg = head; left; left -= n) {
+		struct rte_mbuf *s = vv_mbuf_alloc();
 
-		if (!room) {
-			struct rte_mbuf *s = vv_mbuf_alloc();
-
-			if (!s)
-				goto fail;
-			seg->next = s;
-			seg = s;
-			head->nb_segs++;
-			continue;
-		}
-		n = left < room ? left : room;
-		if (sp_iter_copy(it, rte_pktmbuf_mtod_offset(seg, char *, seg->data_len), n) != (ssize_t)n)
-			goto fail;      /* a fault in the caller's buffer */
-		seg->data_len = (uint16_t)(seg->data_len + n);
+		if (!s)
+			goto fail;
+		seg->next = s;
+		seg = s;
+		head->nb_segs++;
+		n = rte_pktmbuf_tailroom(s);
+		if (n > left)
+			n = left;
+		if (!vv_iter_copy(it, rte_pktmbuf_mtod(s, char *), n))
+			goto fail;
+		s->data_len = (uint16_t)n;
 		head->pkt_len += n;
-		left -= n;
 	}
-	h.len = len;
+	memcpy(h, wire, sizeof(*h));
+	h->len = rte_cpu_to_le_32(len);
 	if (vvs) {
-		h.buf_alloc = vvs->cr.buf_alloc;
-		h.fwd_cnt = vvs->cr.fwd_cnt;
+		h->buf_alloc = rte_cpu_to_le_32(vvs->cr.buf_alloc);
+		h->fwd_cnt = rte_cpu_to_le_32(vvs->cr.fwd_cnt);
 		vvs->cr.last_fwd_cnt = vvs->cr.fwd_cnt;
 	}
-	vsock_hdr_encode(rte_pktmbuf_mtod(head, void *), &h);
 	return head;
 fail:
 	rte_pktmbuf_free(head);
 	return NULL;
 }
 
+/* A header for a socket's packets, host order. */
 static void vv_hdr_init(struct vsock_hdr *h, const struct vsock_sock *vsk, uint16_t op, uint32_t flags)
 {
 	memset(h, 0, sizeof(*h));
-	h->src_cid = sp_vsock_dev_cid(vv.dev);
+	h->src_cid = vv.cid;
 	h->src_port = vsk->local_addr.svm_port;
 	h->dst_cid = vsk->remote_addr.svm_cid;
 	h->dst_port = vsk->remote_addr.svm_port;
@@ -295,13 +368,14 @@ static void vv_hdr_init(struct vsock_hdr *h, const struct vsock_sock *vsk, uint1
 static int vv_send_ctrl(struct vsock_sock *vsk, uint16_t op, uint32_t flags)
 {
 	struct virtio_vsock_sock *vvs = vvs_of(vsk);
-	struct vsock_hdr h;
+	struct vsock_hdr h, wire;
 	struct rte_mbuf *m;
 
 	if (vv.dead)
 		return -ENODEV;
 	vv_hdr_init(&h, vsk, op, flags);
-	m = vv_pkt_build(&h, vvs, NULL, 0);
+	vsock_hdr_encode(&wire, &h);
+	m = vv_pkt_build(&wire, vvs, NULL, 0);
 	if (!m)
 		return -ENOMEM;
 	if (txq_push(m, NULL, 0)) {
@@ -329,7 +403,7 @@ static int vv_reset(struct vsock_sock *vsk, const struct vsock_hdr *in)
 /* ≈ virtio_transport_reset_no_sock(): an RST to a packet that reached no socket. */
 static void vv_reset_no_sock(const struct vsock_hdr *in)
 {
-	struct vsock_hdr h;
+	struct vsock_hdr h, wire;
 	struct rte_mbuf *m;
 
 	if (in->op == VSOCK_OP_RST || vv.dead)
@@ -341,7 +415,8 @@ static void vv_reset_no_sock(const struct vsock_hdr *in)
 	h.dst_port = in->src_port;
 	h.type = in->type;
 	h.op = VSOCK_OP_RST;
-	m = vv_pkt_build(&h, NULL, NULL, 0);
+	vsock_hdr_encode(&wire, &h);
+	m = vv_pkt_build(&wire, NULL, NULL, 0);
 	if (m && txq_push(m, NULL, 0) == 0)
 		vv.st.rx_rst_sent++;
 	else if (m)
@@ -372,7 +447,7 @@ static void vv_destruct(struct vsock_sock *vsk)
 	if (!vvs)
 		return;
 	/* Queued packets stay (the kernel's hold a reference); they just lose their owner. */
-	for (i = 0; i < vv.txq_n; i++)
+	for (i = vv.txq_h; i < vv.txq_h + vv.txq_n; i++)
 		if (vv.txq[i].vvs == vvs)
 			vv.txq[i].vvs = NULL;
 	for (i = 0; i < vv.if_n; i++)
@@ -426,6 +501,7 @@ static void vv_close_timeout(struct vsock_sock *vsk)
 
 static int vv_connect(struct vsock_sock *vsk)
 {
+	vvs_of(vsk)->tmpl_cid = 0;      /* new addresses: the RW header is built again */
 	return vv_send_ctrl(vsk, VSOCK_OP_REQUEST, 0);
 }
 
@@ -442,7 +518,7 @@ static void vv_cancel_pkt(struct vsock_sock *vsk)
 	struct virtio_vsock_sock *vvs = vvs_of(vsk);
 	unsigned int i, j = 0;
 
-	for (i = 0; i < vv.txq_n; i++) {
+	for (i = vv.txq_h; i < vv.txq_h + vv.txq_n; i++) {
 		struct rte_mbuf *m = vv.txq_m[i];
 		const struct vsock_hdr *h = rte_pktmbuf_mtod(m, const struct vsock_hdr *);
 
@@ -455,8 +531,8 @@ static void vv_cancel_pkt(struct vsock_sock *vsk)
 			rte_pktmbuf_free(m);
 			continue;
 		}
-		vv.txq_m[j] = m;
-		vv.txq[j++] = vv.txq[i];
+		vv.txq_m[vv.txq_h + j] = m;
+		vv.txq[vv.txq_h + j++] = vv.txq[i];
 	}
 	vv.txq_n = j;
 }
@@ -495,8 +571,14 @@ static unsigned int mbufs_for(size_t len)
 
 static size_t vv_tx_budget(size_t len)
 {
-	unsigned int need = mbufs_for(len), reserve, avail;
+	unsigned int need, reserve, avail;
 
+	/* A message that fits one mbuf, while the allowance lasts: the common case. */
+	if (likely(len <= SP_VSOCK_MBUF_DATA - sizeof(struct vsock_hdr) && vv.tx_allow)) {
+		vv.tx_allow--;
+		return len;
+	}
+	need = mbufs_for(len);
 	/* Counting the pool walks every lcore cache: only when the allowance runs out. */
 	if (need > vv.tx_allow) {
 		reserve = vv.pool->size / 4;
@@ -540,11 +622,15 @@ static ssize_t vv_stream_enqueue(struct vsock_sock *vsk, struct sp_iov_iter *it,
 	pkt_len = vsock_credit_take(&vvs->cr, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
 	if (!pkt_len)
 		return 0;
-	vv_hdr_init(&h, vsk, VSOCK_OP_RW, 0);
+	if (unlikely(vvs->tmpl_cid != vv.cid)) {
+		vv_hdr_init(&h, vsk, VSOCK_OP_RW, 0);
+		vsock_hdr_encode(&vvs->tmpl, &h);
+		vvs->tmpl_cid = vv.cid;
+	}
 	rest = pkt_len;
 	do {
 		uint32_t n = rest < VSOCK_MAX_PKT_PAYLOAD ? rest : VSOCK_MAX_PKT_PAYLOAD;
-		struct rte_mbuf *m = vv_pkt_build(&h, vvs, it, n);
+		struct rte_mbuf *m = vv_pkt_build(&vvs->tmpl, vvs, it, n);
 
 		/* A fault in the caller's memory fails the allocation in the kernel too: ENOMEM. */
 		if (!m || txq_push(m, vvs, n)) {
@@ -820,6 +906,7 @@ static int vv_progress(void)
 	while (sp_vsock_event_poll(vv.dev, &ev) == 1) {
 		work++;
 		if (ev == VSOCK_EVENT_TRANSPORT_RESET) {
+			vv.cid = sp_vsock_dev_cid(vv.dev);     /* it may have changed (migration) */
 			vv.st.transport_resets++;
 			vsock_for_each_connected_socket(&vsock_virtio_transport, vv_reset_sock);
 		}
@@ -830,7 +917,7 @@ static int vv_progress(void)
 
 static uint32_t vv_get_local_cid(void)
 {
-	return vv.dev ? (uint32_t)sp_vsock_dev_cid(vv.dev) : VMADDR_CID_ANY;
+	return vv.dev ? (uint32_t)vv.cid : VMADDR_CID_ANY;
 }
 
 const struct vsock_transport vsock_virtio_transport = {
@@ -873,6 +960,8 @@ int vsock_virtio_init(const char *dev_name)
 	memset(&vv.st, 0, sizeof(vv.st));
 	vv.dev = dev;
 	vv.pool = sp_vsock_dev_pool(dev);
+	vv.cid = sp_vsock_dev_cid(dev);
+	vv.stash_n = 0;
 	vv.dead = false;
 	vv.ring_size = sp_vsock_tx_free(dev);   /* nothing sent yet: every descriptor is free */
 	vv.tx_room = vv.ring_size;
@@ -897,8 +986,9 @@ void vsock_virtio_fini(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < vv.txq_n; i++)
+	for (i = vv.txq_h; i < vv.txq_h + vv.txq_n; i++)
 		rte_pktmbuf_free(vv.txq_m[i]);
+	vv_stash_drain();
 	free(vv.txq_m);
 	vv.txq_m = NULL;
 	free(vv.txq);
@@ -906,7 +996,7 @@ void vsock_virtio_fini(void)
 	free(vv.inflight);
 	vv.inflight = NULL;
 	vv.if_n = 0;
-	vv.txq_n = vv.txq_cap = vv.txq_desc = vv.tx_room = 0;
+	vv.txq_h = vv.txq_n = vv.txq_cap = vv.txq_desc = vv.tx_room = 0;
 	vv.dev = NULL;
 	vsock_core_unregister(&vsock_virtio_transport);
 }
