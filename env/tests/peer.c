@@ -177,6 +177,30 @@ bool sp_peer_json_true(const char *json, const char *key)
 	return strstr(json, pat) != NULL;
 }
 
+int sp_peer_lines(const char *text)
+{
+	int n = 0;
+
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+unsigned long sp_peer_meminfo(const char *key)
+{
+	char line[128];
+	unsigned long v = 0;
+	size_t k = strlen(key);
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, k) && line[k] == ':')
+			v = strtoul(line + k + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
 void sp_peer_cpus(int *first, int *last)
 {
 	cpu_set_t set;

@@ -65,6 +65,12 @@ double sp_peer_json_num(const char *json, const char *key);
 /* Whether the JSON line has "key":true. */
 bool sp_peer_json_true(const char *json, const char *key);
 
+/* Lines in a captured output: a refusal must be one. */
+int sp_peer_lines(const char *text);
+
+/* A /proc/meminfo value (key without the colon, e.g. "HugePages_Free"); 0 when absent. */
+unsigned long sp_peer_meminfo(const char *key);
+
 /* The first and last CPU this process may run on: two peers go one on each. */
 void sp_peer_cpus(int *first, int *last);
 

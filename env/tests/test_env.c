@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "sp_env.h"
 
 /* Runs fn with stderr going to a buffer; returns what it wrote. */
@@ -37,15 +38,6 @@ static char *stderr_end(void)
 	close(err_fd);
 	buf[n > 0 ? n : 0] = '\0';
 	return buf;
-}
-
-static int count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
 }
 
 static char rundir[64];
@@ -74,7 +66,7 @@ Test(env, bad_cpu_is_one_line_and_minus_one)
 	stderr_begin();
 	cr_assert_eq(sp_env_init(&cfg), -1);
 	err = stderr_end();
-	cr_expect_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "env: CPU 4096 is not available") != NULL, "stderr: %s", err);
 }
 
@@ -86,7 +78,7 @@ Test(env, unavailable_cpu_is_refused)
 	stderr_begin();
 	cr_assert_eq(sp_env_init(&cfg), -1);
 	err = stderr_end();
-	cr_expect_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "is not available") != NULL, "stderr: %s", err);
 }
 
@@ -144,7 +136,7 @@ Test(env, stale_socket_is_removed)
 	cr_expect_eq(sp_env_clear_stale_socket(path), 0);
 	err = stderr_end();
 	cr_expect_eq(lstat(path, &st), -1);
-	cr_expect_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "removing stale socket") != NULL, "stderr: %s", err);
 	/* No file at all is fine and silent. */
 	stderr_begin();
@@ -164,7 +156,7 @@ Test(env, live_socket_is_refused)
 	cr_expect_eq(sp_env_clear_stale_socket(path), -1);
 	err = stderr_end();
 	cr_expect_eq(lstat(path, &st), 0, "a live socket must stay");
-	cr_expect_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "in use by a running process") != NULL, "stderr: %s", err);
 	close(fd);
 }

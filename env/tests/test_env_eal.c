@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "peer.h"
 #include "sp_env.h"
 
 static int err_fd = -1, saved_err = -1, out_fd = -1, saved_out = -1;
@@ -48,29 +49,6 @@ static void capture_end(char *err, char *out, size_t len)
 	close(out_fd);
 }
 
-static int count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
-static unsigned long meminfo(const char *key)
-{
-	char line[128];
-	unsigned long v = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)))
-			v = strtoul(line + strlen(key) + 1, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
 static void quiet_env(void)
 {
 	unsetenv("SP_LOG_LEVEL");       /* would print all of EAL's output on failure */
@@ -88,7 +66,7 @@ Test(env_eal, bad_eal_argument_is_one_line)
 	capture_begin();
 	cr_assert_eq(sp_env_init(&cfg), -1);
 	capture_end(err, out, sizeof(err));
-	cr_expect_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "env: DPDK EAL did not start:") == err, "stderr: %s", err);
 	cr_expect(strstr(err, "--no-such-eal-option") != NULL, "stderr: %s", err);
 	cr_expect_str_eq(out, "", "EAL's usage page must not reach stdout");
@@ -104,7 +82,7 @@ Test(env_eal, failing_vdev_is_one_line)
 	capture_begin();
 	cr_assert_eq(sp_env_init(&cfg), -1);
 	capture_end(err, out, sizeof(err));
-	cr_expect_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "env: device net_virtio_user0 did not start:") == err, "stderr: %s", err);
 	cr_expect(strstr(err, "No such file"), "the cause is named: %s", err);
 	cr_expect_str_eq(out, "");
@@ -118,7 +96,7 @@ Test(env_eal, unknown_vdev_driver_is_one_line)
 	capture_begin();
 	cr_assert_eq(sp_env_init(&cfg), -1);
 	capture_end(err, out, sizeof(err));
-	cr_expect_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "env: ") == err && strstr(err, "did not start") &&
 		  strstr(err, "net_nosuchpmd0"), "stderr: %s", err);
 }
@@ -147,7 +125,7 @@ Test(env_eal, starts_and_says_what_it_chose)
 /* More memory asked for than there are hugepages at all: --no-huge, said in the env line. */
 Test(env_eal, too_few_hugepages_falls_back)
 {
-	unsigned long total_mb = meminfo("HugePages_Total") * meminfo("Hugepagesize") / 1024;
+	unsigned long total_mb = sp_peer_meminfo("HugePages_Total") * sp_peer_meminfo("Hugepagesize") / 1024;
 	struct sp_env_cfg cfg = { .name = "t-fallback", .cpu = -1,
 				  .mem_mb = (unsigned int)total_mb + 64 };
 	char err[65536], out[65536];

@@ -100,15 +100,8 @@ TestSuite(fixture, .fini = kill_kids, .timeout = DEADLINE_S + 30);
 
 Test(fixture, hugepages)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128];
-	unsigned long free_pages = 0;
+	unsigned long free_pages = sp_peer_meminfo("HugePages_Free");
 
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "HugePages_Free:", 15))
-			free_pages = strtoul(line + 15, NULL, 10);
-	if (f)
-		fclose(f);
 	/* Two processes of 256 MiB each. */
 	if (free_pages < 256)
 		cr_skip_test("%lu hugepages free, 256 needed", free_pages);
@@ -153,15 +146,6 @@ static int unix_socket_at(const char *path, bool do_listen)
 	return fd;
 }
 
-static int lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* Runs argv (as the peer sink) to completion, bounded; its exit status. */
 static int run(char *const argv[])
 {
@@ -199,7 +183,7 @@ Test(sockets, sink_refuses_live_socket)
 	fd = unix_socket_at(path, true);
 	cr_expect_eq(run(sink_argv), 2);
 	err = sp_peer_slurp(sink.err);
-	cr_expect_eq(lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "in use by a running process"), "stderr: %s", err);
 	cr_expect_eq(lstat(path, &st), 0, "someone else's socket stays");
 	cr_expect_str_eq(sp_peer_slurp(sink.out), "");
@@ -214,7 +198,7 @@ Test(sockets, sender_without_sink_is_one_line)
 	cr_assert_not_null(tx_argv[0]);
 	cr_expect_eq(run(tx_argv), 2);
 	err = sp_peer_slurp(sink.err);
-	cr_expect_eq(lines(err), 1, "stderr: %s", err);
+	cr_expect_eq(sp_peer_lines(err), 1, "stderr: %s", err);
 	cr_expect(strstr(err, "env: device net_virtio_user0 did not start:") == err, "stderr: %s", err);
 }
 

@@ -234,18 +234,8 @@ Test(udp_vhost, every_datagram_arrives)
 
 static bool hugepages_free(unsigned int mb)
 {
-	char line[128];
-	unsigned long free_pages = 0, size_kb = 0;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "HugePages_Free: %lu", &free_pages);
-		sscanf(line, "Hugepagesize: %lu", &size_kb);
-	}
-	fclose(f);
-	return !getenv("SP_NO_HUGE") && free_pages * size_kb / 1024 >= mb;
+	return !getenv("SP_NO_HUGE") &&
+	       sp_peer_meminfo("HugePages_Free") * sp_peer_meminfo("Hugepagesize") / 1024 >= mb;
 }
 
 /* dpdk-testpmd txonly on net_virtio_user into the sink, for seconds; the sink's JSON. */
