@@ -2,17 +2,17 @@
 /*
  * Taking a PCI function from vfio-pci.
  *
- * Why not DPDK's PCI bus (RTE_PMD_REGISTER_PCI): its rte_pci_driver and
- * rte_pci_device live in the driver-SDK header Debian does not ship, so we
- * would have to copy their 22.11 layout (a dozen nested structs, rte_device,
- * the interrupt handle) and break silently on the next ABI. The bus would also
- * skip a device still bound to the kernel with only a NOTICE, where a user
- * needs an error. EAL's public rte_vfio API (rte_vfio.h, shipped) does the part
- * that is hard to get right: it opens the group, checks it is viable, attaches
- * it to EAL's container, picks the IOMMU type and DMA-maps all of DPDK's memory
- * (and memory added later, through its memory-event callback), so mbuf and
- * memzone IOVAs are valid for the device. What is left — config space, BAR
- * mmap, bus mastering — is a few VFIO ioctls, done here.
+ * DPDK's PCI bus finds the device (pci_bus.c), but the driver does not ask it
+ * to map the BARs (no RTE_PCI_DRV_NEED_MAPPING): the bus would skip a device
+ * still bound to the kernel, or one whose IOMMU group is not viable, with
+ * only a debug or EAL line, where a user needs to be told what to do. EAL's
+ * public rte_vfio API (rte_vfio.h) does the part that is hard to get right:
+ * it opens the group, checks it is viable, attaches it to EAL's container,
+ * picks the IOMMU type and DMA-maps all of DPDK's memory (and memory added
+ * later, through its memory-event callback), so mbuf and memzone IOVAs are
+ * valid for the device. What is left - config space, BAR mmap, bus
+ * mastering, the kernel's request to have the device back - is a few VFIO
+ * ioctls, done here.
  */
 #include "vfio.h"
 
@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -90,6 +91,33 @@ static int read_hex(const char *devdir, const char *file, unsigned int *val)
 	return ok ? 0 : -1;
 }
 
+int sp_pci_sysfs_read(const char *addr, struct sp_pci_sysfs *s)
+{
+	unsigned long long start, end, flags;
+	char devdir[PATH_MAX], path[PATH_MAX];
+	unsigned int i;
+	FILE *f;
+
+	memset(s, 0, sizeof(*s));
+	if (pathf(devdir, sizeof(devdir), SYSFS_PCI "/%s", addr) ||
+	    read_hex(devdir, "vendor", &s->vendor) || read_hex(devdir, "device", &s->device) ||
+	    read_hex(devdir, "subsystem_vendor", &s->subsys_vendor) ||
+	    read_hex(devdir, "subsystem_device", &s->subsys_device) ||
+	    read_hex(devdir, "class", &s->class_id))
+		return -1;
+	bound_driver(devdir, s->driver, sizeof(s->driver));
+	if (pathf(path, sizeof(path), "%s/resource", devdir) || !(f = fopen(path, "r")))
+		return -1;
+	/* one "start end flags" line per resource; BARs first */
+	for (i = 0; i < SP_PCI_BARS && fscanf(f, "%llx %llx %llx", &start, &end, &flags) == 3; i++)
+		if ((flags & 0x200) && end > start) {     /* IORESOURCE_MEM */
+			s->bar_start[i] = start;
+			s->bar_len[i] = end - start + 1;
+		}
+	fclose(f);
+	return i == SP_PCI_BARS ? 0 : -1;
+}
+
 /*
  * The kernel calls a group viable when every device in it is bound to a vfio
  * driver, to pci-stub, or to nothing (bridges under pcieport are fine too).
@@ -149,15 +177,16 @@ int sp_vfio_open(struct sp_vfio_dev *d, const char *addr, const struct sp_pci_id
 
 	memset(d, 0, sizeof(*d));
 	d->fd = -1;
+	d->req_fd = -1;
 	if (sscanf(addr, "%x:%x:%x.%x", &dom, &bus, &dev, &fn) != 4) {
 		dom = 0;
 		if (sscanf(addr, "%x:%x.%x", &bus, &dev, &fn) != 3) {
-			seterr(err, errlen, "'%s' is not a PCI address (0000:00:04.0)", addr);
+			seterr(err, errlen, "%s: not a PCI address (like 0000:00:04.0)", addr);
 			return -1;
 		}
 	}
 	if (dom > 0xffff || bus > 0xff || dev > 0x1f || fn > 7) {
-		seterr(err, errlen, "'%s' is not a PCI address (0000:00:04.0)", addr);
+		seterr(err, errlen, "%s: not a PCI address (like 0000:00:04.0)", addr);
 		return -1;
 	}
 	snprintf(d->addr, sizeof(d->addr), "%04x:%02x:%02x.%x", dom, bus, dev, fn);
@@ -172,19 +201,19 @@ int sp_vfio_open(struct sp_vfio_dev *d, const char *addr, const struct sp_pci_id
 		    (!id->subsys_device || subsys == id->subsys_device))
 			break;
 	if (!id->vendor) {
-		seterr(err, errlen, "%s is %04x:%04x, not the expected %04x:%04x", d->addr,
+		seterr(err, errlen, "%s: it is %04x:%04x, not the expected %04x:%04x", d->addr,
 		       vendor, device, ids[0].vendor, ids[0].device);
 		return -1;
 	}
 	bound_driver(devdir, drv, sizeof(drv));
 	if (!drv[0]) {
-		seterr(err, errlen, "%s is bound to no driver: bind it to vfio-pci (docs/vfio.md)",
+		seterr(err, errlen, "%s: it is bound to no driver: bind it to vfio-pci (docs/vfio.md)",
 		       d->addr);
 		return -1;
 	}
 	if (strcmp(drv, "vfio-pci")) {
-		seterr(err, errlen, "%s is still bound to the kernel driver %s: unbind it and bind "
-		       "it to vfio-pci (docs/vfio.md)", d->addr, drv);
+		seterr(err, errlen, "%s: it is still bound to the kernel driver %s: unbind it and "
+		       "bind it to vfio-pci (docs/vfio.md)", d->addr, drv);
 		return -1;
 	}
 	if (!rte_vfio_is_enabled("vfio")) {
@@ -235,6 +264,16 @@ void sp_vfio_close(struct sp_vfio_dev *d)
 
 	if (d->fd < 0)
 		return;
+	if (d->req_fd >= 0) {
+		struct vfio_irq_set off = {
+			.argsz = sizeof(off), .index = VFIO_PCI_REQ_IRQ_INDEX,
+			.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+		};
+
+		ioctl(d->fd, VFIO_DEVICE_SET_IRQS, &off);
+		close(d->req_fd);
+		d->req_fd = -1;
+	}
 	sp_vfio_cfg_write(d, PCI_COMMAND, &d->saved_cmd, 2);
 	for (i = 0; i < SP_PCI_BARS; i++)
 		if (d->bar[i].va)
@@ -295,4 +334,44 @@ int sp_vfio_bus_master(const struct sp_vfio_dev *d, int on)
 	else
 		cmd &= ~PCI_COMMAND_MASTER;
 	return sp_vfio_cfg_write(d, PCI_COMMAND, &cmd, 2);
+}
+
+/*
+ * vfio-pci signals the request eventfd when the kernel wants the device back
+ * (hot-unplug, an unbind) and then waits, re-sending it, until the last user
+ * closes the device. Without one it only waits.
+ */
+int sp_vfio_req_enable(struct sp_vfio_dev *d)
+{
+	struct vfio_irq_info info = { .argsz = sizeof(info), .index = VFIO_PCI_REQ_IRQ_INDEX };
+	struct {
+		struct vfio_irq_set set;
+		int32_t fd;
+	} __attribute__((packed)) req = {
+		.set = {
+			.argsz = sizeof(req), .index = VFIO_PCI_REQ_IRQ_INDEX, .count = 1,
+			.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		},
+	};
+	int efd;
+
+	if (ioctl(d->fd, VFIO_DEVICE_GET_IRQ_INFO, &info) || info.count < 1)
+		return -1;
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (efd < 0)
+		return -1;
+	req.fd = efd;
+	if (ioctl(d->fd, VFIO_DEVICE_SET_IRQS, &req)) {
+		close(efd);
+		return -1;
+	}
+	d->req_fd = efd;
+	return 0;
+}
+
+bool sp_vfio_req_pending(const struct sp_vfio_dev *d)
+{
+	uint64_t n;
+
+	return d->req_fd >= 0 && read(d->req_fd, &n, sizeof(n)) == (ssize_t)sizeof(n) && n > 0;
 }

@@ -8,6 +8,7 @@
 #ifndef SP_VFIO_H
 #define SP_VFIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,7 @@ struct sp_vfio_dev {
 	int fd;                   /* the VFIO device fd, -1 when closed */
 	uint64_t cfg_off;         /* offset of the config-space region in fd */
 	uint16_t saved_cmd;       /* PCI command register as we found it */
+	int req_fd;               /* eventfd: the kernel wants the device back; -1 none */
 	struct {
 		uint8_t *va;          /* mapped, or NULL */
 		uint64_t len;
@@ -49,5 +51,22 @@ uint8_t *sp_vfio_map_bar(struct sp_vfio_dev *d, unsigned int n, char *err, size_
 
 /* Lets the device master the bus (DMA); vfio-pci leaves it off. */
 int sp_vfio_bus_master(const struct sp_vfio_dev *d, int on);
+
+/*
+ * Asks vfio-pci to signal an eventfd when the kernel wants the device back
+ * (hot-unplug, unbind); -1 when it cannot. sp_vfio_req_pending() reads it,
+ * without blocking: true once asked. The kernel then waits for sp_vfio_close.
+ */
+int sp_vfio_req_enable(struct sp_vfio_dev *d);
+bool sp_vfio_req_pending(const struct sp_vfio_dev *d);
+
+/* What sysfs says of the function at addr ("0000:00:03.0"). */
+struct sp_pci_sysfs {
+	unsigned int vendor, device, subsys_vendor, subsys_device, class_id;
+	char driver[64];                /* bound kernel driver, "" when none */
+	uint64_t bar_start[SP_PCI_BARS]; /* memory BARs; 0 for I/O or unused ones */
+	uint64_t bar_len[SP_PCI_BARS];
+};
+int sp_pci_sysfs_read(const char *addr, struct sp_pci_sysfs *s);
 
 #endif

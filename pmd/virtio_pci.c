@@ -76,6 +76,19 @@ _Static_assert(sizeof(struct virtio_pci_common_cfg) == 56, "common cfg layout");
 #define VIRTIO_F_NOTIFICATION_DATA_BIT 38
 #define VP_MAX_QUEUES 8
 #define VP_RESET_WAIT_MS 1000
+/*
+ * A device that leaves driver-written buffers unused this long while the
+ * driver waits has stopped (its vhost-user backend died, say): the rings of
+ * a living one move in microseconds, and nothing else would ever say so.
+ */
+#define VP_STALL_MS 5000
+
+/* What the liveness check remembers of a queue. */
+struct vp_watch {
+	const struct virtqueue *vq;
+	uint16_t used_idx;                   /* used->idx at the last change */
+	uint64_t since;                      /* TSC of that change, or of the wait's start */
+};
 
 struct virtio_pci {
 	struct virtio_transport t;          /* first: the ops see only this */
@@ -90,6 +103,7 @@ struct virtio_pci {
 	uint64_t device_features;            /* all bits the device offers */
 	uint8_t status;                      /* last status we wrote */
 	volatile uint16_t *notify_addr[VP_MAX_QUEUES];
+	struct vp_watch watch[VP_MAX_QUEUES];
 	uint64_t next_alive_check;
 	bool alive;
 };
@@ -341,6 +355,8 @@ static int vp_setup_queue(struct virtio_transport *t, uint16_t qid, const struct
 	vp_wr64(&c->queue_driver_lo, &c->queue_driver_hi, avail);
 	vp_wr64(&c->queue_device_lo, &c->queue_device_hi, used);
 	vp->notify_addr[qid] = (volatile uint16_t *)(vp->notify_base + off);
+	vp->watch[qid] = (struct vp_watch){ .vq = vq, .used_idx = vq->used->idx,
+					    .since = rte_get_tsc_cycles() };
 	vp_wr16(&c->queue_enable, 1);
 	return 0;
 }
@@ -370,9 +386,52 @@ static int vp_set_status(struct virtio_transport *t, uint8_t status)
 }
 
 /*
+ * Does the device owe us work on this queue? Yes when the driver has read
+ * every used entry (none pending, no in-order batch half returned) and still
+ * has buffers out that the device is to read (the newest one published is
+ * not device-writable: a tx queue, not an rx one waiting for traffic).
+ */
+static bool vp_waits_on_device(const struct virtqueue *vq, uint16_t used_idx)
+{
+	uint16_t head;
+
+	if (used_idx != vq->last_used_idx || vq->batch_left || vq->num_free == vq->num)
+		return false;
+	head = vq->avail->ring[(uint16_t)(vq->avail_idx - 1) & vq->mask] & vq->mask;
+	return !(vq->desc[head].flags & VRING_DESC_F_WRITE);
+}
+
+static bool vp_stalled(struct virtio_pci *vp, uint64_t now)
+{
+	uint64_t limit = rte_get_tsc_hz() / 1000 * VP_STALL_MS;
+	unsigned int q;
+
+	for (q = 0; q < VP_MAX_QUEUES; q++) {
+		struct vp_watch *w = &vp->watch[q];
+		uint16_t used;
+
+		if (!w->vq)
+			continue;
+		used = __atomic_load_n(&w->vq->used->idx, __ATOMIC_ACQUIRE);
+		if (used != w->used_idx || !vp_waits_on_device(w->vq, used)) {
+			w->used_idx = used;
+			w->since = now;
+		} else if (now - w->since > limit) {
+			fprintf(stderr, "virtio-pci %s: queue %u: the device used none of the %u buffers "
+				"waiting for it in %u ms; device gone (stopped, or its backend died)\n",
+				vp->vfio.addr, q, (unsigned int)(w->vq->num - w->vq->num_free), VP_STALL_MS);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * Gone when the device asks for a reset, when it reset itself (status no
- * longer what we wrote) or when reads return all ones (removed). MMIO reads
- * cost a VM exit, so look at most every 100 us.
+ * longer what we wrote), when reads return all ones (removed), when the
+ * kernel asks for it back (hot-unplug: vfio-pci's request eventfd) or when
+ * it stopped using the buffers we wait on. MMIO reads cost a VM exit, so
+ * look at most every 100 us.
  */
 static bool vp_is_alive(struct virtio_transport *t)
 {
@@ -390,6 +449,13 @@ static bool vp_is_alive(struct virtio_transport *t)
 	if (st == 0xff || (st & VIRTIO_STATUS_NEEDS_RESET) ||
 	    ((vp->status & VIRTIO_STATUS_DRIVER_OK) && !(st & VIRTIO_STATUS_DRIVER_OK))) {
 		fprintf(stderr, "virtio-pci %s: device status 0x%x; device gone\n", vp->vfio.addr, st);
+		vp->alive = false;
+	} else if (sp_vfio_req_pending(&vp->vfio)) {
+		fprintf(stderr, "virtio-pci %s: the kernel asks for the device back (hot-unplug or "
+			"unbind); device gone, it is released when the program closes it\n",
+			vp->vfio.addr);
+		vp->alive = false;
+	} else if ((vp->status & VIRTIO_STATUS_DRIVER_OK) && vp_stalled(vp, now)) {
 		vp->alive = false;
 	}
 	return vp->alive;
@@ -451,7 +517,7 @@ struct virtio_transport *virtio_pci_transport_open(const char *pci_addr, uint16_
 	if (!ids[1].device)
 		ids[1].vendor = 0; /* no transitional id for this type (vsock has none) */
 	if (sp_vfio_open(&vp->vfio, pci_addr, ids, err, sizeof(err))) {
-		fprintf(stderr, "virtio-pci: %s\n", err);
+		fprintf(stderr, "virtio-pci: cannot take %s\n", err);
 		free(vp);
 		return NULL;
 	}
@@ -488,9 +554,12 @@ struct virtio_transport *virtio_pci_transport_open(const char *pci_addr, uint16_
 	rte_write8(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, &vp->common->device_status);
 	vp->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
 	vp->alive = true;
+	if (sp_vfio_req_enable(&vp->vfio))
+		fprintf(stderr, "virtio-pci %s: no VFIO device-request eventfd: a hot-unplug will "
+			"wait for the program to close the device\n", vp->vfio.addr);
 	return &vp->t;
 refuse:
-	fprintf(stderr, "virtio-pci: %s\n", err);
+	fprintf(stderr, "virtio-pci: cannot take %s\n", err);
 	vp->common = NULL; /* untouched: close must not reset it */
 	sp_vfio_close(&vp->vfio);
 	free(vp);

@@ -51,9 +51,8 @@ case $mode in
 probe) progs=("$build/pmd/tests/vm/sp-vp-probe")
 	run="/bin/sp-vp-probe --pci $pci --id 19 --connect $port -- --iova-mode=pa" ;;
 send) progs=("$build/pmd/tests/vm/sp-vm-send")
-	# the device from EAL's --vdev, as a user would start it (udp mode uses sp_vsock_dev_create)
-	run="/bin/sp-vm-send --pci $pci --port $port --bytes $bytes --credit-check -- --iova-mode=pa"
-	run+=" --vdev=virtio_vsock_pci0,pci=$pci" ;;
+	# the device found by DPDK's PCI bus (-a $pci), as a user would start it
+	run="/bin/sp-vm-send --pci $pci --port $port --bytes $bytes --credit-check -- --iova-mode=pa" ;;
 udp) progs=("$build/pmd/tests/vm/sp-vm-udp")
 	export SP_VM_PLUGINS="librte_bus_pci.so librte_net_virtio.so"
 	count=${3:-10000}

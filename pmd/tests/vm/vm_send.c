@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sp-vm-send: sendpath inside a VM on the VM's own virtio-vsock PCI device.
- * Creates the vsock device with pci= (the virtio-pci transport takes it from
- * vfio-pci), puts the stack on it, connects to the host (CID 2) and sends a
- * byte stream in the pattern the backend's --verify checks; then checks that
- * a send after SHUT_WR fails with EPIPE as under vhost-user.
+ * EAL's PCI bus finds the device (-a ADDR; with --scan the default scan of
+ * the whole bus) and sendpath's driver makes it the vsock device named ADDR;
+ * with --vdev it is created by name with pci= instead, under --no-pci. The
+ * stack goes on it, connects to the host (CID 2) and sends a byte stream in
+ * the pattern the backend's --verify checks; then checks that a send after
+ * SHUT_WR fails with EPIPE as under vhost-user.
  *
  * With --credit-check the host starts with its reading stopped: the first
  * sends fill exactly the peer's buf_alloc, MSG_DONTWAIT then fails with EAGAIN,
@@ -12,8 +14,13 @@
  * program prints "vm-send: waiting for credit" and blocks until the host
  * (told by run-guest.sh) reads again.
  *
+ * With --until-gone the device is to go away while it sends (the host kills
+ * the backend or unplugs the device after "vm-send: sending"): the program
+ * passes when a send fails with ECONNRESET within --gone-limit seconds of the
+ * last byte the device took, and the device says it is gone.
+ *
  *   sp-vm-send --pci 0000:00:03.0 --port 1234 [--bytes N] [--qsize N] [--credit-check]
- *              [-- EAL args]
+ *              [--scan | --vdev] [--until-gone] [-- EAL args]
  *
  * Prints "vm-send: ..." lines, ending with "vm-send: PASS ..." (exit 0) or an error (exit 1).
  */
@@ -39,7 +46,7 @@
 #include "virtio_vsock.h"
 #include "vsock_proto.h"
 
-#define DEV_NAME "virtio_vsock_pci0"
+#define VDEV_NAME "virtio_vsock_pci0"
 #define CHUNK (64 * 1024)
 
 /* The backend's --verify pattern (pmd/backend/host.h vb_pattern_byte): byte i of the stream. */
@@ -136,27 +143,72 @@ static int credit_phase(int fd, unsigned long long *sent)
 	return 0;
 }
 
+/*
+ * Sends until the device goes; the host takes it away meanwhile. The stack
+ * must end the send in ECONNRESET, as over vhost-user when the backend dies,
+ * within limit_s of the last progress: never a hang.
+ */
+static int until_gone(int fd, struct sp_vsock_dev *dev, double limit_s)
+{
+	static uint8_t b[CHUNK];
+	struct timeval tv = { .tv_sec = (time_t)limit_s + 5 };
+	unsigned long long sent = 0;
+	double last = now_s(), t;
+	ssize_t n;
+
+	/* a send that waits on a device that went silently is told apart from a hang */
+	sp_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	printf("vm-send: sending\n");
+	fflush(stdout);
+	for (;;) {
+		fill(b, CHUNK, sent);
+		n = sp_send(fd, b, CHUNK, MSG_NOSIGNAL);
+		t = now_s();
+		if (n < 0)
+			break;
+		sent += (unsigned long long)n;
+		last = t;
+	}
+	printf("vm-send: send failed after %llu bytes with '%s', %.2f s after the last progress; "
+	       "device %s\n", sent, strerror(errno), t - last,
+	       sp_vsock_dev_alive(dev) ? "alive" : "gone");
+	if (errno != ECONNRESET || t - last > limit_s || sp_vsock_dev_alive(dev)) {
+		printf("vm-send: FAIL expected ECONNRESET within %.0f s and the device gone\n", limit_s);
+		return -1;
+	}
+	/* later calls fail at once: the connection is reset */
+	t = now_s();
+	n = sp_send(fd, b, 1, MSG_NOSIGNAL);
+	printf("vm-send: the next send -> %zd (%s) in %.3f s\n", n, n < 0 ? strerror(errno) : "-",
+	       now_s() - t);
+	return n < 0 ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pci", required_argument, NULL, 'p' }, { "port", required_argument, NULL, 'P' },
 		{ "bytes", required_argument, NULL, 'b' }, { "qsize", required_argument, NULL, 'q' },
-		{ "credit-check", no_argument, NULL, 'C' }, { NULL, 0, NULL, 0 },
+		{ "credit-check", no_argument, NULL, 'C' }, { "scan", no_argument, NULL, 'S' },
+		{ "vdev", no_argument, NULL, 'V' }, { "until-gone", no_argument, NULL, 'G' },
+		{ "gone-limit", required_argument, NULL, 'L' }, { NULL, 0, NULL, 0 },
 	};
 	struct sp_env_cfg cfg = { .name = "vm-send", .cpu = -1, .mem_mb = 128 };
-	struct sp_init_cfg icfg = { .vsock_dev = DEV_NAME, .udp_port = -1, .cpu = -1 };
+	struct sp_init_cfg icfg = { .udp_port = -1, .cpu = -1 };
 	struct sockaddr_vm peer = { .svm_family = AF_VSOCK, .svm_cid = VSOCK_HOST_CID };
 	unsigned long long total = 16ull << 20, sent = 0;
 	unsigned int port = 1234, qsize = 0;  /* 0: the device's default */
-	bool credit_check = false;
-	const char *pci = NULL;
+	bool credit_check = false, scan = false, by_vdev = false, gone = false;
+	double gone_limit = 15;
+	const char *pci = NULL, *name;
+	char *eal[64];
 	struct sp_vsock_dev *dev;
 	struct sp_vsock_stats st;
 	static uint8_t buf[CHUNK + 256];
 	char args[160];
 	double t0, t1;
 	ssize_t n;
-	int c, fd;
+	int c, fd, k = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -165,37 +217,47 @@ int main(int argc, char **argv)
 		case 'b': total = strtoull(optarg, NULL, 0); break;
 		case 'q': qsize = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'C': credit_check = true; break;
+		case 'S': scan = true; break;
+		case 'V': by_vdev = true; break;
+		case 'G': gone = true; break;
+		case 'L': gone_limit = strtod(optarg, NULL); break;
 		default: return 2;
 		}
 	}
-	if (!pci) {
-		fprintf(stderr, "usage: sp-vm-send --pci ADDR [--port N] [--bytes N] [--qsize N] [-- EAL args]\n");
+	if (!pci || argc - optind > 60) {
+		fprintf(stderr, "usage: sp-vm-send --pci ADDR [--port N] [--bytes N] [--qsize N] "
+			"[--credit-check] [--scan | --vdev] [--until-gone] [-- EAL args]\n");
 		return 2;
 	}
-	cfg.extra_argc = argc - optind;
-	cfg.extra_argv = argv + optind;
+	if (qsize)
+		snprintf(args, sizeof(args), "%s%s,queue_size=%u", by_vdev ? "pci=" : "", pci, qsize);
+	else
+		snprintf(args, sizeof(args), "%s%s", by_vdev ? "pci=" : "", pci);
+	/* the PCI bus takes the device (devargs after the address), unless it is made by name */
+	cfg.pci = !by_vdev;
+	if (!by_vdev && !scan) {
+		eal[k++] = (char *)"-a";
+		eal[k++] = args;
+	}
+	while (optind < argc)
+		eal[k++] = argv[optind++];
+	cfg.extra_argc = k;
+	cfg.extra_argv = eal;
 	if (sp_env_init(&cfg))
 		return 1;
 
-	/* made by EAL when given --vdev=virtio_vsock_pci0,pci=ADDR; else here, alike */
-	if (qsize)
-		snprintf(args, sizeof(args), "pci=%s,queue_size=%u", pci, qsize);
-	else
-		snprintf(args, sizeof(args), "pci=%s", pci);
-	dev = sp_vsock_dev_get(DEV_NAME);
+	name = by_vdev ? VDEV_NAME : pci;
+	dev = by_vdev ? sp_vsock_dev_create(VDEV_NAME, args) : sp_vsock_dev_get(pci);
 	if (dev)
-		printf("vm-send: %s came from --vdev\n", DEV_NAME);
-	else
-		dev = sp_vsock_dev_create(DEV_NAME, args);
-	if (!dev) {
-		printf("vm-send: FAIL the vsock device did not start on %s\n", pci);
-		return 1;
-	}
-	printf("vm-send: device %s up, guest CID %llu\n", pci, (unsigned long long)sp_vsock_dev_cid(dev));
+		printf("vm-send: %s came from %s\n", name, by_vdev ? "sp_vsock_dev_create(pci=)" :
+		       "DPDK's PCI bus");
+	/* without a device, sp_init says why (the driver said so already, when it saw one) */
+	icfg.vsock_dev = name;
 	if (sp_init(&icfg)) {
 		printf("vm-send: FAIL sp_init: %s\n", strerror(errno));
 		return 1;
 	}
+	printf("vm-send: device %s up, guest CID %llu\n", pci, (unsigned long long)sp_vsock_dev_cid(dev));
 	fd = sp_socket(AF_VSOCK, SOCK_STREAM, 0);
 	peer.svm_port = port;
 	if (fd < 0 || sp_connect(fd, (struct sockaddr *)&peer, sizeof(peer))) {
@@ -206,6 +268,17 @@ int main(int argc, char **argv)
 
 	if (credit_check && credit_phase(fd, &sent) < 0)
 		return 1;
+	if (gone) {
+		if (until_gone(fd, dev, gone_limit) < 0)
+			return 1;
+		sp_close(fd);
+		sp_fini();
+		/* gives the device back to vfio-pci: the kernel's removal can go on */
+		sp_vsock_dev_destroy(dev);
+		sp_env_fini();
+		printf("vm-send: PASS the device went away, the send ended in ECONNRESET\n");
+		return 0;
+	}
 
 	t0 = now_s();
 	while (sent < total) {

@@ -5,7 +5,8 @@
  * vfio-pci. Sends COUNT datagrams with sp_sendmmsg to DST:PORT; each carries
  * its sequence number and then bytes the receiver can check. With --vsock-pci
  * the same stack also runs vsock on the VM's virtio-vsock device (sendpath's
- * virtio-pci transport) and sends --vsock-bytes to the host, CID 2: one
+ * virtio-pci transport, probed by the PCI bus like the net device) and sends
+ * --vsock-bytes to the host, CID 2: one
  * process, both devices of the VM, one EAL and one VFIO container. Kernel UDP
  * semantics hold: a full device ring and backlog drop silently, so the count
  * that arrives is what the path really carried.
@@ -38,7 +39,6 @@
 #include "virtio_vsock.h"
 
 #define BATCH 32
-#define VSOCK_DEV "virtio_vsock_pci0"
 #define MAX_SIZE 1400
 
 static double now_s(void)
@@ -165,13 +165,17 @@ int main(int argc, char **argv)
 		default: return 2;
 		}
 	}
-	if (!pci || size < 8 || size > MAX_SIZE || argc - optind > 60) {
+	if (!pci || size < 8 || size > MAX_SIZE || argc - optind > 58) {
 		fprintf(stderr, "usage: sp-vm-udp --pci ADDR [--ip A --gw A --dst A --port N --count N --size 8..1400] [-- EAL args]\n");
 		return 2;
 	}
-	/* the PCI bus scans only this device; net_virtio (a plugin) takes it */
+	/* the PCI bus scans only these: net_virtio (a plugin) takes one, sendpath's driver the other */
 	eal[k++] = (char *)"-a";
 	eal[k++] = (char *)pci;
+	if (vsock_pci) {
+		eal[k++] = (char *)"-a";
+		eal[k++] = (char *)vsock_pci;
+	}
 	while (optind < argc)
 		eal[k++] = argv[optind++];
 	cfg.extra_argc = k;
@@ -190,15 +194,13 @@ int main(int argc, char **argv)
 	}
 	icfg.udp_netmask = htonl(0xffffff00);
 	if (vsock_pci) {
-		char args[160];
-
-		snprintf(args, sizeof(args), "pci=%s", vsock_pci);
-		vdev = sp_vsock_dev_create(VSOCK_DEV, args);
+		/* probed by the PCI bus, named by its address */
+		vdev = sp_vsock_dev_get(vsock_pci);
 		if (!vdev) {
-			printf("vm-udp: FAIL the vsock device did not start on %s\n", vsock_pci);
+			printf("vm-udp: FAIL the PCI bus made no vsock device of %s\n", vsock_pci);
 			return 1;
 		}
-		icfg.vsock_dev = VSOCK_DEV;
+		icfg.vsock_dev = vsock_pci;
 	}
 	dst.sin_port = htons((uint16_t)port);
 	if (sp_init(&icfg)) {
