@@ -166,6 +166,29 @@ static inline void vq_chain_done(struct virtqueue *vq, uint16_t head, uint16_t n
 	vq->avail_idx++;
 }
 
+/*
+ * vq_chain_alloc() + vq_chain_done() for a chain of one descriptor, the
+ * common tx packet: placed in the available ring, not yet published. The
+ * caller has checked that a descriptor is free.
+ */
+static inline void vq_add_one(struct virtqueue *vq, uint64_t addr, uint32_t len, uint16_t flags,
+			      uint32_t buf_len, void *cookie)
+{
+	uint16_t id = vq->free_head;
+	struct vq_slot *s = &vq->slot[id];
+
+	vq->desc[id].addr = addr;
+	vq->desc[id].len = len;
+	vq->desc[id].flags = flags;
+	vq->free_head = s->next;
+	vq->num_free--;
+	s->cookie = cookie;
+	s->buf_len = buf_len;
+	s->ndesc = 1;
+	vq->avail->ring[vq->avail_idx & vq->mask] = id;
+	vq->avail_idx++;
+}
+
 /* Makes every chain placed since the last call visible to the device: one store. */
 static inline void vq_publish(struct virtqueue *vq)
 {
@@ -296,6 +319,44 @@ complete:
 	}
 	vq_chain_free(vq, head);
 	return 1;
+}
+
+/*
+ * The in-order device's common case, many at a time: used entries that name
+ * exactly the oldest outstanding chain, with a len within it. Takes up to max
+ * of them, oldest first (their cookies into cookies[]), and stops before the
+ * first entry that is anything else, which vq_dequeue() then takes and
+ * checks. Returns how many; 0 without in-order or inside a batch.
+ */
+static inline unsigned int vq_dequeue_in_order(struct virtqueue *vq, void **cookies, unsigned int max)
+{
+	uint16_t last = vq->last_used_idx, seen = vq->used_seen;
+	unsigned int n = 0;
+
+	if (!vq->in_order || vq->batch_left)
+		return 0;
+	while (n < max) {
+		const struct vring_used_elem *e;
+		uint16_t head = vq->oldest;
+		uint32_t uid, ulen;
+
+		if (last == seen) {
+			seen = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+			if (last == seen)
+				break;
+		}
+		e = &vq->used->ring[last & vq->mask];
+		uid = e->id;
+		ulen = e->len;
+		if (uid != head || vq->slot[head].ndesc == 0 || ulen > vq->slot[head].buf_len)
+			break;
+		last++;
+		cookies[n++] = vq->slot[head].cookie;
+		vq_chain_free(vq, head);
+	}
+	vq->last_used_idx = last;
+	vq->used_seen = seen;
+	return n;
 }
 
 /* Chains currently outstanding with the device. */

@@ -201,7 +201,7 @@ void vsock_flush(void)
  * One round of the wait the kernel sleeps through: hand queued packets to the
  * device, process what came back. false once the deadline has passed.
  */
-static bool vsock_wait(uint64_t deadline)
+static __attribute__((noinline)) bool vsock_wait(uint64_t deadline)
 {
 	vsock_flush();
 	if (!sp_progress())
@@ -214,7 +214,7 @@ static bool vsock_wait(uint64_t deadline)
  * someone polls. A call that would say EAGAIN looks at the device once
  * first, so that a non-blocking loop without sp_poll() still makes progress.
  */
-static bool vsock_poll_once(bool *polled)
+static __attribute__((noinline)) bool vsock_poll_once(bool *polled)
 {
 	if (*polled)
 		return false;

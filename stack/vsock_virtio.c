@@ -47,17 +47,14 @@ struct virtio_vsock_sock {
 	uint64_t tmpl_cid;
 };
 
-/* What a queued packet is charged to; its mbuf sits at the same index in txq_m. */
+/*
+ * A packet from when it is queued until the device has used it (what
+ * SIOCOUTQ counts); its mbuf sits at the same index in txq_m while queued.
+ */
 struct txq_ent {
 	struct virtio_vsock_sock *vvs;  /* NULL for packets of no socket (RST replies) or gone ones */
 	uint32_t payload;
-};
-
-/* A packet on the ring, until the device has used it: what SIOCOUTQ still counts. */
-struct inflight_ent {
-	struct virtio_vsock_sock *vvs;
-	uint32_t payload;
-	uint16_t nseg;                  /* descriptors it holds */
+	uint16_t nseg;                  /* descriptors it takes */
 };
 
 /* Mbufs taken from the pool in bulk: a packet costs no pool call of its own. */
@@ -68,18 +65,20 @@ static struct {
 	struct rte_mempool *pool;
 	uint64_t cid;                   /* the device's CID: the src_cid of every header */
 	/*
-	 * send_pkt_queue: the mbufs apart, so that flush hands them to tx_burst
-	 * as they lie. The queue is [txq_h, txq_h + txq_n): a flush that the ring
-	 * cut short moves the head, never the backlog.
+	 * One FIFO of packets: [if_head, txq_h) are on the ring, not yet known
+	 * to be used; [txq_h, txq_h + txq_n) wait for the ring (send_pkt_queue).
+	 * The mbufs lie apart in txq_m, so that flush hands them to tx_burst as
+	 * they lie. A flush moves txq_h and a reap moves if_head: nothing is
+	 * copied per packet.
 	 */
 	struct rte_mbuf **txq_m;
 	struct txq_ent *txq;
-	unsigned int txq_h, txq_n, txq_cap;
-	unsigned int txq_desc;          /* descriptors the queue needs (mbuf segments) */
+	unsigned int if_head, txq_h, txq_n, txq_cap;
+	unsigned int txq_desc;          /* descriptors the queued packets need (mbuf segments) */
+	unsigned int if_desc;           /* descriptors the packets on the ring hold */
 	unsigned int tx_room;           /* free ring descriptors when last looked */
+	unsigned int ring_size;
 	bool dead;
-	struct inflight_ent *inflight;  /* ring of ring_size entries, oldest at if_head */
-	unsigned int ring_size, if_head, if_n, if_desc;
 	unsigned int tx_allow;          /* mbufs a send may still take before the pool is counted again */
 	struct rte_mbuf *stash[TX_STASH];
 	unsigned int stash_n;
@@ -115,17 +114,19 @@ static void txq_ring_bound(unsigned int nseg)
 	}
 }
 
-/* Room at the queue's end: slide the queue down when half of it is gone, else grow. */
+/* Room at the FIFO's end: slide it down when half of the array lies before it, else grow. */
 static int txq_grow(void)
 {
 	unsigned int cap = vv.txq_cap ? 2 * vv.txq_cap : 1024;
+	unsigned int live = vv.txq_h + vv.txq_n - vv.if_head;
 	struct rte_mbuf **qm;
 	struct txq_ent *q;
 
-	if (vv.txq_h && vv.txq_h >= vv.txq_cap / 2) {
-		memmove(vv.txq_m, vv.txq_m + vv.txq_h, vv.txq_n * sizeof(*vv.txq_m));
-		memmove(vv.txq, vv.txq + vv.txq_h, vv.txq_n * sizeof(*vv.txq));
-		vv.txq_h = 0;
+	if (vv.if_head && vv.if_head >= vv.txq_cap / 2) {
+		memmove(vv.txq_m, vv.txq_m + vv.if_head, live * sizeof(*vv.txq_m));
+		memmove(vv.txq, vv.txq + vv.if_head, live * sizeof(*vv.txq));
+		vv.txq_h -= vv.if_head;
+		vv.if_head = 0;
 		return 0;
 	}
 	qm = realloc(vv.txq_m, cap * sizeof(*qm));
@@ -149,7 +150,7 @@ static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t 
 		return -ENOMEM;
 	end = vv.txq_h + vv.txq_n++;
 	vv.txq_m[end] = m;
-	vv.txq[end] = (struct txq_ent){ vvs, payload };
+	vv.txq[end] = (struct txq_ent){ vvs, payload, m->nb_segs };
 	vv.txq_desc += m->nb_segs;
 	if (vvs)
 		vvs->bytes_unsent += payload;
@@ -163,21 +164,22 @@ static int txq_push(struct rte_mbuf *m, struct virtio_vsock_sock *vvs, uint32_t 
  */
 static void vv_reap_to(unsigned int in_use)
 {
-	while (vv.if_n && vv.if_desc - vv.inflight[vv.if_head].nseg >= in_use) {
-		struct inflight_ent *e = &vv.inflight[vv.if_head];
+	while (vv.if_head < vv.txq_h && vv.if_desc - vv.txq[vv.if_head].nseg >= in_use) {
+		const struct txq_ent *e = &vv.txq[vv.if_head++];
 
 		if (e->vvs)
 			e->vvs->bytes_unsent -= e->payload;
 		vv.if_desc -= e->nseg;
-		vv.if_head = (vv.if_head + 1) & (vv.ring_size - 1);
-		vv.if_n--;
 	}
+	/* all done: start again at the array's (warm) beginning */
+	if (vv.if_head == vv.txq_h && !vv.txq_n)
+		vv.if_head = vv.txq_h = 0;
 }
 
 /* Reclaims first: for SIOCOUTQ and the drain, which must see the latest. */
 static void vv_reap(void)
 {
-	if (vv.if_n)
+	if (vv.if_head < vv.txq_h)
 		vv_reap_to(vv.ring_size - sp_vsock_tx_free(vv.dev));
 }
 
@@ -198,14 +200,10 @@ static unsigned int vv_flush(void)
 				vv.txq[i].vvs->bytes_unsent -= vv.txq[i].payload;
 			rte_pktmbuf_free(vv.txq_m[i]);
 		}
-		vv.txq_h = vv.txq_n = vv.txq_desc = 0;
-		for (i = 0; i < vv.if_n; i++) {
-			struct inflight_ent *e = &vv.inflight[(vv.if_head + i) % vv.ring_size];
-
-			if (e->vvs)
-				e->vvs->bytes_unsent -= e->payload;
-		}
-		vv.if_n = vv.if_desc = 0;
+		for (i = vv.if_head; i < vv.txq_h; i++)
+			if (vv.txq[i].vvs)
+				vv.txq[i].vvs->bytes_unsent -= vv.txq[i].payload;
+		vv.if_head = vv.txq_h = vv.txq_n = vv.txq_desc = vv.if_desc = 0;
 		return 0;
 	}
 	/* One call: the ring (at most 4096 entries) fills long before uint16_t runs out. */
@@ -214,29 +212,14 @@ static unsigned int vv_flush(void)
 	vv.st.tx_bursts++;
 	vv.st.tx_pkts += taken;
 	for (i = vv.txq_h; i < vv.txq_h + taken; i++)
-		desc += vv.txq_m[i]->nb_segs;
+		desc += vv.txq[i].nseg;
 	/* tx_burst reclaimed: what the ring holds beyond the new packets is the older ones still in flight */
 	in_use = sp_vsock_tx_in_use(vv.dev);
 	vv_reap_to(in_use > desc ? in_use - desc : 0);
-	for (i = vv.txq_h; i < vv.txq_h + taken; i++) {
-		const struct txq_ent *t = &vv.txq[i];
-		struct inflight_ent *e;
-
-		if (unlikely(vv.if_n == vv.ring_size)) {    /* cannot be: the ring holds no more packets */
-			if (t->vvs)
-				t->vvs->bytes_unsent -= t->payload;
-			continue;
-		}
-		e = &vv.inflight[(vv.if_head + vv.if_n) & (vv.ring_size - 1)];
-		e->vvs = t->vvs;
-		e->payload = t->payload;
-		e->nseg = vv.txq_m[i]->nb_segs;
-		vv.if_desc += e->nseg;
-		vv.if_n++;
-	}
-	vv.txq_desc -= desc;
+	vv.txq_h += taken;
 	vv.txq_n -= taken;
-	vv.txq_h = vv.txq_n ? vv.txq_h + taken : 0;
+	vv.txq_desc -= desc;
+	vv.if_desc += desc;
 	vv.st.tx_backlog += vv.txq_n;
 	return vv.txq_n;
 }
@@ -246,7 +229,7 @@ static unsigned int vv_tx_pending(void)
 	if (!vv.dev || vv.dead)
 		return 0;
 	vv_reap();
-	return vv.txq_n + vv.if_n;
+	return vv.txq_h + vv.txq_n - vv.if_head;
 }
 
 static __rte_noinline struct rte_mbuf *vv_mbuf_refill(void)
@@ -447,12 +430,9 @@ static void vv_destruct(struct vsock_sock *vsk)
 	if (!vvs)
 		return;
 	/* Queued packets stay (the kernel's hold a reference); they just lose their owner. */
-	for (i = vv.txq_h; i < vv.txq_h + vv.txq_n; i++)
+	for (i = vv.if_head; i < vv.txq_h + vv.txq_n; i++)
 		if (vv.txq[i].vvs == vvs)
 			vv.txq[i].vvs = NULL;
-	for (i = 0; i < vv.if_n; i++)
-		if (vv.inflight[(vv.if_head + i) % vv.ring_size].vvs == vvs)
-			vv.inflight[(vv.if_head + i) % vv.ring_size].vvs = NULL;
 	free(vvs->rx_buf);
 	free(vvs);
 	vsk->trans = NULL;
@@ -607,6 +587,58 @@ static size_t vv_tx_budget(size_t len)
  * as much credit as there is for len, cuts it into RW packets of at most
  * VSOCK_MAX_PKT_PAYLOAD, gives back the credit of what could not be built.
  */
+/* Payload that fits one mbuf of the pool behind the header. */
+#define VV_SMALL_MAX (SP_VSOCK_MBUF_DATA - sizeof(struct vsock_hdr))
+
+/*
+ * The common small send in one pass: one RW packet in one stashed mbuf,
+ * header from the template, straight onto the queue's end. Only when
+ * everything is at hand (allowance, a stashed mbuf, room in the queue and on
+ * the ring, a current template); false sends the caller the general way.
+ */
+static inline bool vv_enqueue_small(struct virtio_vsock_sock *vvs, struct sp_iov_iter *it, uint32_t len,
+				    ssize_t *ret)
+{
+	unsigned int end = vv.txq_h + vv.txq_n;
+	struct rte_mbuf *m;
+	struct vsock_hdr *h;
+	uint32_t n;
+
+	/* txq_desc == tx_room: the queue is about to outgrow the ring, txq_ring_bound's moment */
+	if (unlikely(vv.dead || !vv.tx_allow || !vv.stash_n || end == vv.txq_cap ||
+		     vv.txq_desc == vv.tx_room || vvs->tmpl_cid != vv.cid))
+		return false;
+	n = vsock_credit_take(&vvs->cr, len);
+	if (!n) {
+		*ret = 0;
+		return true;
+	}
+	m = vv.stash[vv.stash_n - 1];
+	h = rte_pktmbuf_mtod(m, struct vsock_hdr *);
+	if (unlikely(!vv_iter_copy(it, h + 1, n))) {
+		/* a fault in the caller's memory fails the allocation in the kernel too: ENOMEM */
+		vsock_credit_return(&vvs->cr, n);
+		*ret = -ENOMEM;
+		return true;
+	}
+	vv.stash_n--;
+	vv.tx_allow--;
+	memcpy(h, &vvs->tmpl, sizeof(*h));
+	h->len = rte_cpu_to_le_32(n);
+	h->buf_alloc = rte_cpu_to_le_32(vvs->cr.buf_alloc);
+	h->fwd_cnt = rte_cpu_to_le_32(vvs->cr.fwd_cnt);
+	vvs->cr.last_fwd_cnt = vvs->cr.fwd_cnt;
+	m->data_len = (uint16_t)(sizeof(*h) + n);
+	m->pkt_len = m->data_len;
+	vv.txq_m[end] = m;
+	vv.txq[end] = (struct txq_ent){ vvs, n, 1 };
+	vv.txq_n++;
+	vv.txq_desc++;
+	vvs->bytes_unsent += n;
+	*ret = n;
+	return true;
+}
+
 static ssize_t vv_stream_enqueue(struct vsock_sock *vsk, struct sp_iov_iter *it, size_t len)
 {
 	struct virtio_vsock_sock *vvs = vvs_of(vsk);
@@ -614,6 +646,8 @@ static ssize_t vv_stream_enqueue(struct vsock_sock *vsk, struct sp_iov_iter *it,
 	struct vsock_hdr h;
 	ssize_t ret = 0;
 
+	if (likely(len <= VV_SMALL_MAX) && vv_enqueue_small(vvs, it, (uint32_t)len, &ret))
+		return ret;
 	if (vv.dead)
 		return -ENODEV;
 	len = vv_tx_budget(len);
@@ -972,13 +1006,7 @@ int vsock_virtio_init(const char *dev_name)
 		vv.dev = NULL;
 		return -EINVAL;
 	}
-	vv.if_head = vv.if_n = vv.if_desc = 0;
-	vv.inflight = calloc(vv.ring_size ? vv.ring_size : 1, sizeof(*vv.inflight));
-	if (!vv.inflight) {
-		vsock_core_unregister(&vsock_virtio_transport);
-		vv.dev = NULL;
-		return -ENOMEM;
-	}
+	vv.if_head = vv.txq_h = vv.txq_n = vv.if_desc = 0;
 	return 0;
 }
 
@@ -993,9 +1021,7 @@ void vsock_virtio_fini(void)
 	vv.txq_m = NULL;
 	free(vv.txq);
 	vv.txq = NULL;
-	free(vv.inflight);
-	vv.inflight = NULL;
-	vv.if_n = 0;
+	vv.if_head = vv.if_desc = 0;
 	vv.txq_h = vv.txq_n = vv.txq_cap = vv.txq_desc = vv.tx_room = 0;
 	vv.dev = NULL;
 	vsock_core_unregister(&vsock_virtio_transport);
