@@ -36,6 +36,25 @@ static const struct rte_pci_id vsock_pci_ids[] = {
 };
 
 static struct sp_rte_pci_driver vsock_pci_driver;
+static bool registered;
+/* devices this driver refused, so that sp_vsock_pci_explain_absent does not guess */
+static char refused[8][PCI_PRI_STR_SIZE + 1];
+static unsigned int nr_refused;
+
+static void note_refused(const char *name)
+{
+	snprintf(refused[nr_refused++ % RTE_DIM(refused)], PCI_PRI_STR_SIZE + 1, "%s", name);
+}
+
+static bool was_refused(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < RTE_MIN(nr_refused, (unsigned int)RTE_DIM(refused)); i++)
+		if (!strcmp(refused[i], name))
+			return true;
+	return false;
+}
 
 /*
  * The structures EAL hands us are read through pci_abi.h's copy of their
@@ -94,6 +113,7 @@ static int vsock_pci_probe(struct sp_rte_pci_driver *drv, struct sp_rte_pci_devi
 	if (sp_pci_sysfs_read(pdev->name, &s) || abi_check(pdev, &s, why, sizeof(why))) {
 		fprintf(stderr, "virtio_vsock: cannot use %s: DPDK's PCI device does not match the "
 			"22.11 layout of pmd/pci_abi.h (%s)\n", pdev->name, why);
+		note_refused(pdev->name);
 		return -EINVAL;
 	}
 	/*
@@ -105,12 +125,15 @@ static int vsock_pci_probe(struct sp_rte_pci_driver *drv, struct sp_rte_pci_devi
 		fprintf(stderr, "virtio_vsock: %s left alone: it is bound to %s, not vfio-pci "
 			"(to use it from sendpath: docs/vfio.md)\n", pdev->name,
 			s.driver[0] ? s.driver : "no driver");
+		note_refused(pdev->name);
 		return 1;
 	}
 	snprintf(args, sizeof(args), "pci=%s%s%s", pdev->name, da && da->args && da->args[0] ? "," : "",
 		 da && da->args ? da->args : "");
-	if (!sp_vsock_dev_create(pdev->name, args))
+	if (!sp_vsock_dev_create(pdev->name, args)) {
+		note_refused(pdev->name);
 		return -ENODEV;   /* the line above says why; EAL adds "cannot be used" */
+	}
 	return 0;
 }
 
@@ -143,6 +166,39 @@ RTE_INIT(vsock_pci_register)
 
 	if (bus)
 		*(void **)&reg = dlsym(bus, "rte_pci_register");
-	if (reg)
+	if (reg) {
 		reg(&vsock_pci_driver);
+		registered = true;
+	}
+}
+
+bool sp_vsock_pci_explain_absent(const char *name)
+{
+	struct rte_pci_addr a;
+	struct sp_pci_sysfs s;
+	char bdf[PCI_PRI_STR_SIZE];
+
+	if (!name || sp_vsock_dev_get(name) || rte_pci_addr_parse(name, &a))
+		return false;
+	rte_pci_device_name(&a, bdf, sizeof(bdf));
+	if (sp_vsock_dev_get(bdf))
+		fprintf(stderr, "virtio_vsock: no vsock device %s: it is named %s\n", name, bdf);
+	else if (was_refused(bdf))
+		fprintf(stderr, "virtio_vsock: no vsock device %s: the driver refused it when EAL "
+			"started (its virtio-pci or virtio_vsock line says why)\n", name);
+	else if (sp_pci_sysfs_read(bdf, &s))
+		fprintf(stderr, "virtio_vsock: no vsock device %s: there is no PCI device %s\n",
+			name, bdf);
+	else if (s.vendor != VIRTIO_PCI_VENDOR || s.device != VIRTIO_PCI_MODERN_ID(VIRTIO_ID_VSOCK))
+		fprintf(stderr, "virtio_vsock: no vsock device %s: it is %04x:%04x, not a virtio-vsock "
+			"device (%04x:%04x)\n", name, s.vendor, s.device, VIRTIO_PCI_VENDOR,
+			VIRTIO_PCI_MODERN_ID(VIRTIO_ID_VSOCK));
+	else if (strcmp(s.driver, "vfio-pci"))
+		fprintf(stderr, "virtio_vsock: no vsock device %s: it is bound to %s, not vfio-pci: "
+			"bind it to vfio-pci (docs/vfio.md)\n", name, s.driver[0] ? s.driver : "no driver");
+	else
+		fprintf(stderr, "virtio_vsock: no vsock device %s: DPDK's PCI bus did not probe it "
+			"(%s; is the program started with --no-pci, or -a naming only other devices?)\n",
+			name, registered ? "the driver is registered" : "no librte_bus_pci.so.23 here");
+	return true;
 }

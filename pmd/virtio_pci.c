@@ -328,15 +328,15 @@ static int vp_setup_queue(struct virtio_transport *t, uint16_t qid, const struct
 	uint16_t max;
 
 	if (qid >= VP_MAX_QUEUES || qid >= vp_rd16(&c->num_queues)) {
-		fprintf(stderr, "virtio-pci %s: queue %u does not exist (device has %u)\n",
+		fprintf(stderr, "virtio-pci %s: cannot set up queue %u: the device has %u\n",
 			vp->vfio.addr, qid, vp_rd16(&c->num_queues));
 		return -1;
 	}
 	vp_wr16(&c->queue_select, qid);
 	max = vp_rd16(&c->queue_size);
 	if (max == 0 || vq->num > max) {
-		fprintf(stderr, "virtio-pci %s: queue %u takes at most %u entries, not %u "
-			"(devargs queue_size=)\n", vp->vfio.addr, qid, max, vq->num);
+		fprintf(stderr, "virtio-pci %s: cannot set up queue %u: it takes at most %u entries, "
+			"not %u (devargs queue_size=)\n", vp->vfio.addr, qid, max, vq->num);
 		return -1;
 	}
 	if (vp_ring_iova(vp, vq->desc, vq_desc_size(vq->num), &desc) ||

@@ -6,12 +6,15 @@
  * whose BARs are mapped into the process; descriptors carry IOVAs that EAL's
  * VFIO container has mapped for the device.
  *
- * Selected by PCI address: --vdev=virtio_vsock_pci0,pci=0000:00:04.0 or
+ * Found by DPDK's PCI bus (pci_bus.c: -a 0000:00:04.0[,devargs] or the
+ * default scan), the device named by its address; or made by name with
+ * --vdev=virtio_vsock_pci0,pci=0000:00:04.0 or
  * sp_vsock_dev_create("virtio_vsock_pci0", "pci=0000:00:04.0").
  */
 #ifndef SP_VIRTIO_PCI_H
 #define SP_VIRTIO_PCI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "virtio_transport.h"
@@ -32,5 +35,13 @@
  * stderr, NULL, and the device left as it was.
  */
 struct virtio_transport *virtio_pci_transport_open(const char *pci_addr, uint16_t virtio_id);
+
+/*
+ * For a vsock device asked for by a PCI address that does not exist: says in
+ * one line on stderr why (no such function, another device type, not bound
+ * to vfio-pci, refused by the driver, the bus not scanned) and returns true.
+ * false, saying nothing, when the device exists or name is no PCI address.
+ */
+bool sp_vsock_pci_explain_absent(const char *name);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "sock.h"
 #include "sp_env.h"
+#include "virtio_pci.h"
 
 #define SP_MAX_FAMILIES 8
 
@@ -121,6 +122,14 @@ int sp_init(const struct sp_init_cfg *cfg)
 			return -1;
 		}
 		eal_ours = true;
+	}
+	/* a vsock device named by a PCI address that is not there: the driver says why, once */
+	if (sp_vsock_pci_explain_absent(cfg->vsock_dev)) {
+		if (eal_ours)
+			sp_env_fini();
+		eal_ours = false;
+		errno = ENXIO;
+		return -1;
 	}
 	list_builtins();
 	for (i = 0; i < nr_families; i++) {
