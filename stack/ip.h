@@ -15,6 +15,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/uio.h>
 
 #include <rte_ether.h>
 #include <rte_mbuf.h>
@@ -116,6 +118,139 @@ int sp_ip_udp_build(struct sp_netif *nif, const struct sp_udp_dgram *d,
 /* Most packets one datagram becomes on this interface. */
 unsigned int sp_ip_max_frags(const struct sp_netif *nif);
 
+/*
+ * Internet checksum pieces (RFC 1071). A partial sum is a 64-bit sum of the
+ * data's 32-bit words as they lie in memory; folded to 16 bits it is the
+ * one's complement sum of the 16-bit words, in network order, since 2^16 and
+ * 2^32 are 1 modulo 0xffff. 2^32 words fit before the sum could wrap.
+ */
+static inline uint16_t sp_csum_fold(uint64_t sum)
+{
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)((sum & 0xffff) + (sum >> 16));
+}
+
+/*
+ * Copies len bytes from src to dst and adds them to sum, as if they started
+ * at an even offset of the checksummed data: one pass, no second read.
+ */
+static inline uint64_t sp_csum_copy(void *dst, const void *src, size_t len, uint64_t sum)
+{
+	const uint8_t *s = src;
+	uint8_t *d = dst;
+
+	for (; len >= 16; len -= 16, s += 16, d += 16) {
+		uint64_t a, b;
+
+		memcpy(&a, s, 8);
+		memcpy(&b, s + 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + 8, &b, 8);
+		sum += (a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32);
+	}
+	if (len >= 8) {
+		uint64_t a;
+
+		memcpy(&a, s, 8);
+		memcpy(d, &a, 8);
+		sum += (a & 0xffffffffu) + (a >> 32);
+		len -= 8, s += 8, d += 8;
+	}
+	if (len >= 4) {
+		uint32_t a;
+
+		memcpy(&a, s, 4);
+		memcpy(d, &a, 4);
+		sum += a;
+		len -= 4, s += 4, d += 4;
+	}
+	if (len >= 2) {
+		uint16_t a;
+
+		memcpy(&a, s, 2);
+		memcpy(d, &a, 2);
+		sum += a;
+		len -= 2, s += 2, d += 2;
+	}
+	if (len) {
+		uint16_t a = 0;
+
+		*d = *s;
+		memcpy(&a, s, 1);       /* the last byte, padded with a zero byte */
+		sum += a;
+	}
+	return sum;
+}
+
+/* The partial sum of len bytes at p (even offset). */
+static inline uint64_t sp_csum_partial(const void *p, size_t len, uint64_t sum)
+{
+	const uint8_t *s = p;
+
+	for (; len >= 8; len -= 8, s += 8) {
+		uint64_t a;
+
+		memcpy(&a, s, 8);
+		sum += (a & 0xffffffffu) + (a >> 32);
+	}
+	if (len >= 4) {
+		uint32_t a;
+
+		memcpy(&a, s, 4);
+		sum += a;
+		len -= 4, s += 4;
+	}
+	if (len >= 2) {
+		uint16_t a;
+
+		memcpy(&a, s, 2);
+		sum += a;
+		len -= 2, s += 2;
+	}
+	if (len) {
+		uint16_t a = 0;
+
+		memcpy(&a, s, 1);
+		sum += a;
+	}
+	return sum;
+}
+
+/*
+ * A connected socket's headers, built once (≈ the kernel's cached route and
+ * neighbour header, hh_cache): Ethernet with both addresses, IPv4 and UDP
+ * with lengths, id and checksums left zero, and the partial sums that do not
+ * change between its datagrams. Stale when the neighbour table changed
+ * (neigh_gen) or the socket changed what it holds (the socket drops it).
+ */
+#define SP_UDP_HDRS_LEN (sizeof(struct rte_ether_hdr) + 20 + 8)
+
+struct sp_udp_tmpl {
+	uint8_t hdr[SP_UDP_HDRS_LEN];
+	bool valid;
+	uint32_t neigh_gen;
+	uint64_t ip_sum;                /* the IPv4 header as it stands */
+	uint64_t ph_sum;                /* pseudo-header addresses and protocol */
+	uint64_t port_sum;              /* the UDP ports */
+};
+
+/*
+ * Fills t for datagrams on route rt; false when the next hop is not
+ * resolved yet (the slow path queues for ARP).
+ */
+bool sp_udp_tmpl_build(const struct sp_netif *nif, const struct sp_route *rt, uint16_t sport,
+		       uint16_t dport, uint8_t ttl, uint8_t tos, bool df, struct sp_udp_tmpl *t);
+/*
+ * One datagram that fits the MTU, into m (empty, from nif->pool), from the
+ * template: headers copied, then length, id and checksums patched while the
+ * payload (iov, len bytes in all) is copied. -EFAULT for a NULL iov_base.
+ */
+int sp_ip_udp_build_tmpl(const struct sp_netif *nif, const struct sp_udp_tmpl *t, uint16_t ip_id,
+			 const struct iovec *iov, size_t iovlen, size_t len, struct rte_mbuf *m);
+
 /* --- receive (ip_in.c), only what the send path must hear --- */
 /* An IPv4 frame (Ethernet header at the data start) for this interface. */
 void sp_ip_rcv(struct sp_netif *nif, struct rte_mbuf *m);
@@ -123,7 +258,10 @@ void sp_ip_rcv(struct sp_netif *nif, struct rte_mbuf *m);
 void sp_udp_err(uint32_t saddr, uint16_t sport, uint32_t daddr, uint16_t dport, int type, int code);
 
 /* --- neighbours (neigh.c) --- */
+extern uint32_t sp_neigh_gen;          /* changes whenever any entry does */
 int sp_neigh_add(uint32_t ip, const struct rte_ether_addr *mac);       /* static entry */
+/* The destination MAC for rt when it is known now (no ARP needed). */
+bool sp_neigh_resolved(const struct sp_route *rt, struct rte_ether_addr *mac);
 int sp_neigh_from_env(void);    /* $SP_NEIGH="IP=MAC,..." static entries; -EINVAL when unreadable */
 void sp_neigh_flush(void);
 /*

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_byteorder.h>
@@ -31,6 +32,27 @@ struct sp_netif *sp_nif;
 static struct sp_netif netif;
 
 /* --- the port --- */
+
+/*
+ * UDP checksums by the port or by us ($SP_UDP_CSUM=offload|sw overrides).
+ * A NIC's offload is free. On virtio and tap the "offload" is software too,
+ * only elsewhere: net_tap sums in our own process, and a vhost-user peer
+ * parses every NEEDS_CSUM frame (DPDK's vhost computes the sum as well
+ * unless its application takes Rx checksum offload). Summing while the
+ * payload is copied costs the sender less than that costs the receiver,
+ * and the frames are complete for any peer: those default to software.
+ */
+static bool csum_offload_wanted(const struct rte_eth_dev_info *info)
+{
+	const char *env = getenv("SP_UDP_CSUM");
+	const char *drv = info->driver_name ? info->driver_name : "";
+
+	if (env && !strcmp(env, "sw"))
+		return false;
+	if (env && !strcmp(env, "offload"))
+		return true;
+	return strncmp(drv, "net_virtio", 10) && strcmp(drv, "net_tap");
+}
 
 int sp_netif_open(const struct sp_init_cfg *cfg)
 {
@@ -87,7 +109,7 @@ int sp_netif_open(const struct sp_init_cfg *cfg)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 		nif->ip_csum_offload = true;
 	}
-	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) {
+	if ((info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) && csum_offload_wanted(&info)) {
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 		nif->udp_csum_offload = true;
 	}
@@ -267,10 +289,95 @@ static int build_one(struct sp_netif *nif, const struct sp_udp_dgram *d, struct 
 		m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
 		uh->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		uh->dgram_cksum = rte_ipv4_udptcp_cksum(ip, uh);    /* 0 goes out as 0xffff */
+		/* pseudo-header: addresses, protocol, length; then header and payload */
+		uint64_t sum = sp_csum_partial(&ip->src_addr, 8, rte_cpu_to_be_16(IPPROTO_UDP)) +
+			       uh->dgram_len;
+		uint16_t c = (uint16_t)~sp_csum_fold(sp_csum_partial(uh, ulen, sum));
+
+		uh->dgram_cksum = c ? c : 0xffff;       /* 0 would say "no checksum" */
 	}
 	pkts[0] = m;
 	return 1;
+}
+
+/* --- the connected socket's template --- */
+
+bool sp_udp_tmpl_build(const struct sp_netif *nif, const struct sp_route *rt, uint16_t sport,
+		       uint16_t dport, uint8_t ttl, uint8_t tos, bool df, struct sp_udp_tmpl *t)
+{
+	struct rte_ether_hdr *eh = (struct rte_ether_hdr *)t->hdr;
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eh + 1);
+	struct rte_udp_hdr *uh = (struct rte_udp_hdr *)(ip + 1);
+	struct sp_udp_dgram d = { .rt = rt, .sport = sport, .dport = dport, .ttl = ttl, .tos = tos, .df = df };
+
+	memset(t, 0, sizeof(*t));
+	t->neigh_gen = sp_neigh_gen;
+	eth_hdr_fill(eh, nif);
+	if (!sp_neigh_resolved(rt, &eh->dst_addr))
+		return false;
+	ip_hdr_fill(ip, &d, 0);
+	ip->total_length = 0;           /* per datagram, as are id and the checksums */
+	udp_hdr_fill(uh, &d, 0);
+	t->ip_sum = sp_csum_partial(ip, L3_LEN, 0);
+	t->ph_sum = sp_csum_partial(&ip->src_addr, 8, rte_cpu_to_be_16(IPPROTO_UDP));
+	t->port_sum = (uint64_t)sport + dport;
+	t->valid = true;
+	return true;
+}
+
+int sp_ip_udp_build_tmpl(const struct sp_netif *nif, const struct sp_udp_tmpl *t, uint16_t ip_id,
+			 const struct iovec *iov, size_t iovlen, size_t len, struct rte_mbuf *m)
+{
+	char *p = rte_pktmbuf_mtod(m, char *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p + L2_LEN);
+	struct rte_udp_hdr *uh = (struct rte_udp_hdr *)(ip + 1);
+	char *dst = (char *)(uh + 1);
+	uint16_t tot = (uint16_t)(L3_LEN + L4_LEN + len), ulen_be;
+	uint64_t sum = 0;
+	size_t off = 0, i;
+
+	for (i = 0; i < iovlen && off < len; i++) {
+		size_t n = RTE_MIN(iov[i].iov_len, len - off);
+
+		if (!n)
+			continue;
+		if (!iov[i].iov_base)
+			return -EFAULT;
+		if (nif->udp_csum_offload) {
+			memcpy(dst + off, iov[i].iov_base, n);
+		} else {
+			uint64_t s = sp_csum_copy(dst + off, iov[i].iov_base, n, 0);
+
+			/* a piece at an odd offset has its bytes the other way round in each word */
+			sum += (off & 1) ? rte_bswap16(sp_csum_fold(s)) : s;
+		}
+		off += n;
+	}
+	if (off != len)
+		return -EFAULT;
+	memcpy(p, t->hdr, SP_UDP_HDRS_LEN);
+	ip->total_length = rte_cpu_to_be_16(tot);
+	ip->packet_id = rte_cpu_to_be_16(ip_id);
+	ulen_be = rte_cpu_to_be_16((uint16_t)(L4_LEN + len));
+	uh->dgram_len = ulen_be;
+	m->data_len = (uint16_t)(L2_LEN + tot);
+	m->pkt_len = m->data_len;
+	m->l2_len = L2_LEN;
+	m->l3_len = L3_LEN;
+	m->ol_flags |= RTE_MBUF_F_TX_IPV4;
+	if (nif->ip_csum_offload)
+		m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+	else
+		ip->hdr_checksum = (uint16_t)~sp_csum_fold(t->ip_sum + ip->total_length + ip->packet_id);
+	if (nif->udp_csum_offload) {
+		m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+		uh->dgram_cksum = sp_csum_fold(t->ph_sum + ulen_be);    /* pseudo-header only */
+	} else {
+		uint16_t c = (uint16_t)~sp_csum_fold(sum + t->ph_sum + t->port_sum + 2 * (uint64_t)ulen_be);
+
+		uh->dgram_cksum = c ? c : 0xffff;
+	}
+	return 0;
 }
 
 /*

@@ -37,6 +37,8 @@ struct neigh {
 
 static struct neigh neighs[SP_NEIGH_MAX];
 static unsigned int nr_incomplete;
+/* Bumped on every change of any entry: header templates built before are stale. */
+uint32_t sp_neigh_gen = 1;
 
 static struct neigh *neigh_lookup(uint32_t ip)
 {
@@ -57,6 +59,7 @@ static void neigh_drop_queue(struct neigh *n)
 
 static void neigh_set_state(struct neigh *n, enum neigh_state st)
 {
+	sp_neigh_gen++;
 	if (n->state == NUD_INCOMPLETE && st != NUD_INCOMPLETE)
 		nr_incomplete--;
 	else if (n->state != NUD_INCOMPLETE && st == NUD_INCOMPLETE)
@@ -86,6 +89,7 @@ static struct neigh *neigh_create(uint32_t ip)
 	neigh_set_state(victim, NUD_NONE);
 	memset(victim, 0, sizeof(*victim));
 	victim->ip = ip;
+	sp_neigh_gen++;
 	return victim;
 }
 
@@ -179,6 +183,7 @@ void sp_neigh_flush(void)
 		neigh_set_state(&neighs[i], NUD_NONE);
 		memset(&neighs[i], 0, sizeof(neighs[i]));
 	}
+	sp_neigh_gen++;
 }
 
 static void arp_send(struct sp_netif *nif, uint16_t op, uint32_t tip, const struct rte_ether_addr *tha)
@@ -224,6 +229,28 @@ static void fill_dst(struct rte_mbuf **pkts, unsigned int n, const struct rte_et
 
 	for (i = 0; i < n; i++)
 		rte_ether_addr_copy(mac, &rte_pktmbuf_mtod(pkts[i], struct rte_ether_hdr *)->dst_addr);
+}
+
+bool sp_neigh_resolved(const struct sp_route *rt, struct rte_ether_addr *mac)
+{
+	const struct neigh *ne;
+
+	if (rt->broadcast) {
+		memset(mac, 0xff, sizeof(*mac));
+		return true;
+	}
+	if (rt->multicast) {
+		uint32_t g = rte_be_to_cpu_32(rt->daddr);
+
+		*mac = (struct rte_ether_addr){ { 0x01, 0x00, 0x5e, (uint8_t)((g >> 16) & 0x7f),
+						  (uint8_t)(g >> 8), (uint8_t)g } };
+		return true;
+	}
+	ne = neigh_lookup(rt->nexthop);
+	if (!ne || (ne->state != NUD_REACHABLE && ne->state != NUD_PERMANENT))
+		return false;
+	rte_ether_addr_copy(&ne->mac, mac);
+	return true;
 }
 
 unsigned int sp_neigh_output(struct sp_netif *nif, const struct sp_route *rt,

@@ -55,6 +55,7 @@ struct udp_sock {
 	bool cork_connected;
 	char *cork_buf;
 	size_t cork_len;                /* payload bytes so far */
+	struct sp_udp_tmpl tmpl;        /* the connected route's headers; dropped when they change */
 };
 
 /* What one send puts on the wire, gathered for one burst (≈ a batch of skbs). */
@@ -71,6 +72,10 @@ static bool mmsg_corked[UIO_MAXIOV];
 
 static struct udp_sock *udp_socks;
 static struct txbuf tb;
+/* mbufs taken from the pool in bulk, for the template path */
+#define UDP_STASH 32
+static struct rte_mbuf *stash[UDP_STASH];
+static unsigned int stash_n;
 static uint16_t ip_ident;               /* __ip_select_ident, without the hash */
 static int default_ttl = 64;
 static int port_lo = 32768, port_hi = 60999;
@@ -184,6 +189,7 @@ static int udp_bind(struct sp_sock *sk, const struct sockaddr *uaddr, socklen_t 
 		us->rcv_saddr = us->saddr = 0;
 		return err;
 	}
+	us->tmpl.valid = false;
 	us->bindaddr_lock = sin.sin_addr.s_addr != 0;
 	us->bindport_lock = snum != 0;
 	us->daddr = 0;
@@ -195,6 +201,7 @@ static int udp_bind(struct sp_sock *sk, const struct sockaddr *uaddr, socklen_t 
 static int udp_disconnect(struct udp_sock *us)
 {
 	us->connected = false;
+	us->tmpl.valid = false;
 	us->sk->state = SS_UNCONNECTED;
 	us->daddr = 0;
 	us->dport = 0;
@@ -240,6 +247,7 @@ static int udp_connect(struct sp_sock *sk, const struct sockaddr *uaddr, socklen
 	us->dport = sin.sin_port;
 	us->dst = rt;
 	us->dst.saddr = us->saddr;
+	us->tmpl.valid = false;         /* built on the first send */
 	us->connected = true;
 	sk->state = SS_CONNECTED;
 	us->inet_id = (uint16_t)rte_rand();
@@ -506,6 +514,64 @@ static int udp_push_pending(struct udp_sock *us, struct sp_iov_iter *tail, size_
 	return err;
 }
 
+static struct rte_mbuf *stash_get(void)
+{
+	if (!stash_n) {
+		if (rte_pktmbuf_alloc_bulk(sp_nif->pool, stash, UDP_STASH))
+			return NULL;
+		stash_n = UDP_STASH;
+	}
+	return stash[--stash_n];
+}
+
+/* The template for the connected route, (re)built when stale; false: not usable now. */
+static bool udp_tmpl_ready(struct udp_sock *us)
+{
+	const struct sp_route *rt = &us->dst;
+	int ttl;
+
+	if (us->tmpl.valid && us->tmpl.neigh_gen == sp_neigh_gen)
+		return true;
+	ttl = rt->multicast ? us->mc_ttl : (us->uc_ttl < 0 ? default_ttl : us->uc_ttl);
+	/* the template only serves datagrams that fit the MTU: DF as want_df says for those */
+	return sp_udp_tmpl_build(sp_nif, rt, us->sport, us->dport, (uint8_t)ttl, us->tos,
+				 us->pmtudisc != IP_PMTUDISC_DONT && us->pmtudisc != IP_PMTUDISC_OMIT,
+				 &us->tmpl);
+}
+
+/*
+ * The common case of a connected socket, from its template: no address, no
+ * control messages, no cork, fits the MTU, nothing to wait for. Each check
+ * udp_send_one would make passes here or the message goes there, so the
+ * answer is the same; only the work differs. false: take the slow path.
+ */
+static bool udp_send_fast(struct udp_sock *us, struct sp_msg *m, ssize_t *ret)
+{
+	const struct sp_sock *sk = us->sk;
+	struct sp_netif *nif = sp_nif;
+	struct rte_mbuf *mb;
+
+	if (!us->connected || m->name || m->controllen || us->pending || us->corkflag ||
+	    (m->flags & (MSG_MORE | MSG_OOB)) || !nif || m->len + 28 > nif->mtu || sk->err ||
+	    (sk->shutdown & SP_SEND_SHUTDOWN) || (us->dst.broadcast && !sk->broadcast) ||
+	    us->wmem.alloc + (nif->bl_len ? tb.charge : 0) >= sk->sndbuf ||
+	    tb.n + 1 > tb.cap || !udp_tmpl_ready(us))
+		return false;
+	mb = stash_get();
+	if (!mb)
+		return false;           /* the slow path says ENOBUFS */
+	if (sp_ip_udp_build_tmpl(nif, &us->tmpl, (uint16_t)(us->inet_id + 1), m->iov, m->iovlen,
+				 m->len, mb)) {
+		stash[stash_n++] = mb;  /* untouched but for data: still fresh */
+		return false;           /* a bad buffer: the slow path says EFAULT */
+	}
+	us->inet_id++;
+	tb.pkts[tb.n++] = mb;
+	tb.charge += sp_pkt_truesize(mb);
+	*ret = (ssize_t)m->len;
+	return true;
+}
+
 /* One message into the txbuf; the caller sends the txbuf. ≈ udp_sendmsg. */
 static ssize_t udp_send_one(struct udp_sock *us, struct sp_msg *m)
 {
@@ -519,8 +585,11 @@ static ssize_t udp_send_one(struct udp_sock *us, struct sp_msg *m)
 	uint32_t daddr;
 	uint16_t dport;
 	bool connected = false;
+	ssize_t fast;
 	int err;
 
+	if (udp_send_fast(us, m, &fast))
+		return fast;
 	if (udp_autobind(us))                   /* inet_send_prepare */
 		return -EAGAIN;
 	if (len > 0xffff)
@@ -794,6 +863,7 @@ static int udp_setsockopt(struct sp_sock *sk, int level, int name, const void *o
 	}
 	if (level != SOL_IP)
 		return -ENOPROTOOPT;
+	us->tmpl.valid = false;         /* TTL, TOS, DF live in the template */
 	if (optlen >= sizeof(int)) {
 		if (!optval)
 			return -EFAULT;
@@ -1011,6 +1081,9 @@ static int udp_init(const struct sp_init_cfg *cfg)
 
 static void udp_fini(void)
 {
+	if (stash_n)
+		rte_pktmbuf_free_bulk(stash, stash_n);
+	stash_n = 0;
 	sp_netif_close();
 	free(tb.pkts);
 	tb.pkts = NULL;
