@@ -574,6 +574,83 @@ Test(udp, public_static_neighbour)
 	cr_expect_eq(errno, EINVAL);
 }
 
+/*
+ * A connected socket's datagrams come from a header template built on its
+ * first send: what changes after connect (TTL, TOS, DF, the neighbour's MAC,
+ * a reconnect) must show up in the very next datagram, and each datagram
+ * still carries its own length, id and checksums.
+ */
+Test(udp, connected_template_follows_changes)
+{
+	const uint8_t mac2[6] = { 0x02, 0x66, 0x77, 0x88, 0x99, 0xab };
+	const int dont = IP_PMTUDISC_DONT, want = IP_PMTUDISC_WANT;
+	struct sockaddr_in sd = sp_dst(4250), sd2 = sp_dst(4251);
+	int s = sp_udp(), ttl = 17, tos = 0x10, deflt = -1;
+	char msg[333];
+	uint16_t id0;
+
+	for (unsigned int i = 0; i < sizeof(msg); i++)
+		msg[i] = (char)(i * 13 + 1);
+	cr_assert_eq(sp_connect(s, (void *)&sd, sizeof(sd)), 0);
+	cr_assert_eq(sp_send(s, msg, 1, 0), 1);
+	cr_assert_eq(sp_send(s, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+	cr_assert_eq(sp_send(s, msg, 0, 0), 0);
+	cr_assert_eq(rx_frames(fr, 4), 3);
+	id0 = ntohs(fr[0].ip.packet_id);
+	for (unsigned int i = 0; i < 3; i++) {
+		cr_expect_eq(fr[i].ip.time_to_live, 64, "frame %u: the default TTL", i);
+		cr_expect_eq(ntohs(fr[i].ip.packet_id), (uint16_t)(id0 + i), "frame %u: connected ids count up", i);
+		cr_expect(fr[i].ip_csum_ok && udp_csum_ok(&fr[i]), "frame %u: checksums", i);
+		cr_expect(rte_is_same_ether_addr(&fr[i].eth.dst_addr, &peer_mac));
+	}
+	cr_expect_eq(ntohs(fr[1].ip.total_length), 20 + 8 + sizeof(msg));
+	cr_expect_eq(memcmp(fr[1].data + 8, msg, sizeof(msg)), 0);
+	cr_expect_eq(ntohs(fr[2].udp.dgram_len), 8);
+
+	cr_assert_eq(sp_setsockopt(s, SOL_IP, IP_TTL, &ttl, sizeof(ttl)), 0);
+	cr_assert_eq(sp_send(s, msg, 5, 0), 5);
+	cr_assert_eq(sp_setsockopt(s, SOL_IP, IP_TOS, &tos, sizeof(tos)), 0);
+	cr_assert_eq(sp_send(s, msg, 5, 0), 5);
+	cr_assert_eq(sp_setsockopt(s, SOL_IP, IP_MTU_DISCOVER, &dont, sizeof(dont)), 0);
+	cr_assert_eq(sp_send(s, msg, 5, 0), 5);
+	cr_assert_eq(rx_frames(fr, 4), 3);
+	cr_expect_eq(fr[0].ip.time_to_live, 17, "IP_TTL after connect: the next datagram");
+	cr_expect_eq(fr[0].ip.type_of_service, 0);
+	cr_expect_eq(fr[1].ip.type_of_service, 0x10, "IP_TOS after connect");
+	cr_expect_eq(ntohs(fr[1].ip.fragment_offset), RTE_IPV4_HDR_DF_FLAG);
+	cr_expect_eq(ntohs(fr[2].ip.fragment_offset), 0, "IP_PMTUDISC_DONT after connect: no DF");
+	for (unsigned int i = 0; i < 3; i++)
+		cr_expect(fr[i].ip_csum_ok && udp_csum_ok(&fr[i]), "frame %u: checksums", i);
+
+	/* the neighbour's MAC changes (ip neigh replace), then a reconnect elsewhere */
+	cr_assert_eq(sp_neigh_add(inet_addr(PEER_IP), (const struct rte_ether_addr *)mac2), 0);
+	cr_assert_eq(sp_send(s, msg, 7, 0), 7);
+	cr_assert_eq(sp_neigh_add(inet_addr(PEER_IP), &peer_mac), 0);
+	cr_assert_eq(sp_setsockopt(s, SOL_IP, IP_TTL, &deflt, sizeof(deflt)), 0);
+	cr_assert_eq(sp_setsockopt(s, SOL_IP, IP_MTU_DISCOVER, &want, sizeof(want)), 0);
+	cr_assert_eq(sp_connect(s, (void *)&sd2, sizeof(sd2)), 0);
+	cr_assert_eq(sp_send(s, msg, 7, 0), 7);
+	cr_assert_eq(rx_frames(fr, 4), 2);
+	cr_expect_eq(memcmp(fr[0].eth.dst_addr.addr_bytes, mac2, 6), 0, "the neighbour's new MAC");
+	cr_expect(rte_is_same_ether_addr(&fr[1].eth.dst_addr, &peer_mac));
+	cr_expect_eq(fr[1].udp.dst_port, htons(4251), "the new peer's port");
+	cr_expect_eq(fr[1].ip.time_to_live, 64);
+	cr_expect_eq(fr[1].ip.type_of_service, 0x10);
+	cr_expect(fr[1].ip_csum_ok && udp_csum_ok(&fr[1]));
+
+	/* pieces at odd offsets: each one's sum lands byte-swapped, the whole must still add up */
+	{
+		struct iovec v[5] = { { msg, 3 }, { msg + 3, 0 }, { msg + 3, 5 }, { msg + 8, 1 }, { msg + 9, 119 } };
+		struct msghdr mh = { .msg_iov = v, .msg_iovlen = 5 };
+
+		cr_assert_eq(sp_sendmsg(s, &mh, 0), 128);
+		cr_assert_eq(rx_frames(fr, 2), 1);
+		cr_expect(udp_csum_ok(&fr[0]), "odd pieces: UDP checksum");
+		cr_expect_eq(memcmp(fr[0].data + 8, msg, 128), 0);
+	}
+	sp_close(s);
+}
+
 Test(udp, full_port_gives_eagain_or_waits_sndtimeo)
 {
 	int s = sp_udp(), sndbuf = 65536, n = 0;
