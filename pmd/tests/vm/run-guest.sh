@@ -12,9 +12,15 @@
 #   run-guest.sh BUILD_DIR refuse           bad inputs (device still with the kernel, wrong id,
 #                                           group not viable, legacy device, ...) each refused
 #                                           with one error, the device working afterwards
+#   run-guest.sh BUILD_DIR gone             the host kills the backend (SIGKILL) while the stack
+#                                           sends: the send must end in ECONNRESET, not hang
+#   run-guest.sh BUILD_DIR unplug           the host removes the device (QEMU device_del; it sits
+#                                           behind a pcie-root-port) while the stack sends: the
+#                                           send ends in ECONNRESET, the program gives the device
+#                                           back and the guest kernel completes the removal
 #
 # Guest: q35 with an emulated Intel IOMMU (so vfio-pci has a real IOMMU group), Debian's
-# 6.1 kernel, no KVM. Guest output comes back over the serial console. Exit 0 pass, 1 fail,
+# kernel ($SP_VM_KERNEL: kernel-6.1, the default, or kernel-6.12; see build-image.sh), no KVM. Guest output comes back over the serial console. Exit 0 pass, 1 fail,
 # 77 skipped (no QEMU, no backend, no kernel package reachable).
 #
 # Environment: SP_VM_TIMEOUT (s, default 240), SP_VM_BACKEND (backend program); for
@@ -63,7 +69,16 @@ udp) progs=("$build/pmd/tests/vm/sp-vm-udp")
 	run+=" --vsock-port $port --vsock-bytes $bytes -- --iova-mode=pa" ;;
 refuse) progs=("$build/pmd/tests/vm/sp-vp-probe" "$build/pmd/tests/vm/sp-vm-send")
 	run=$(cat "$here/refuse.sh") ;;
-*) die "mode is probe, send, udp or refuse, not $mode" ;;
+gone) progs=("$build/pmd/tests/vm/sp-vm-send")
+	run="/bin/sp-vm-send --pci $pci --port $port --until-gone --gone-limit 15 -- --iova-mode=pa" ;;
+unplug) progs=("$build/pmd/tests/vm/sp-vm-send")
+	pci=0000:01:00.0   # behind the root port below
+	run="/bin/sp-vm-send --pci $pci --port $port --until-gone --gone-limit 15 -- --iova-mode=pa"
+	# then the kernel's removal, which waited for the program to let go of the device
+	run+=" && for i in \$(seq 40); do [ -e /sys/bus/pci/devices/$pci ] || break; sleep 0.25; done"
+	run+=" && if [ -e /sys/bus/pci/devices/$pci ]; then echo 'unplug: FAIL $pci still there';"
+	run+=" false; else echo \"unplug: $pci removed by the guest kernel (\$(cat /proc/uptime))\"; fi" ;;
+*) die "mode is probe, send, udp, refuse, gone or unplug, not $mode" ;;
 esac
 [ -n "${SP_VM_RUN:-}" ] && run=$SP_VM_RUN     # debugging: another guest command ...
 progs+=(${SP_VM_PROGS:-})                     # ... and more programs in the guest
@@ -84,6 +99,13 @@ elif [ "$mode" = refuse ]; then
 		-device virtio-net-pci,bus=br1,addr=1,disable-legacy=on,romfile=
 		-device virtio-rng-pci,bus=br1,addr=2,disable-legacy=on
 		-device virtio-net-pci,addr=4,disable-modern=on,romfile=)
+fi
+vsock_dev=(-device vhost-user-vsock-pci,chardev=vsock0,addr=3,id=vsock0)
+if [ "$mode" = unplug ]; then
+	# only devices below a (hot-plug capable) root port can leave a q35 machine
+	vsock_dev=(-device pcie-root-port,id=rp1,chassis=1,slot=1,addr=5
+		-device vhost-user-vsock-pci,chardev=vsock0,bus=rp1,id=vsock0)
+	extra+=(-monitor "unix:$work/mon.sock,server=on,wait=off")
 fi
 
 extra+=(${SP_VM_QEMU:-})                     # ... and more QEMU arguments
@@ -129,13 +151,38 @@ timeout "$tmo" qemu-system-x86_64 -machine q35,kernel-irqchip=split -cpu max \
 	-kernel "$work/img/vmlinuz" -initrd "$work/initrd" \
 	-append "console=ttyS0 quiet intel_iommu=on hugepages=128 panic=-1 sp_bind=$bind" \
 	-chardev socket,id=vsock0,path="$sock" \
-	-device vhost-user-vsock-pci,chardev=vsock0,addr=3 "${extra[@]}" \
+	"${vsock_dev[@]}" "${extra[@]}" \
 	</dev/null >"$work/serial.log" 2>&1 &
 qemu_pid=$!
 if [ "$mode" = send ]; then
 	while kill -0 "$qemu_pid" 2>/dev/null; do
 		if grep -q "^vm-send: waiting for credit" "$work/serial.log"; then
 			ctl resume
+			break
+		fi
+		sleep 0.1
+	done
+elif [ "$mode" = gone ] || [ "$mode" = unplug ]; then
+	# one second into the stream, take the device away
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		if grep -q "^vm-send: sending" "$work/serial.log"; then
+			sleep 1
+			if [ "$mode" = gone ]; then
+				# the backend itself, the child of its timeout
+				bpid=$(cat "/proc/$backend_pid/task/$backend_pid/children" 2>/dev/null)
+				kill -KILL ${bpid:-$backend_pid}
+				echo "vm: backend $bpid killed (SIGKILL) at $(date +%T.%N)"
+			else
+				python3 - "$work/mon.sock" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"device_del vsock0\n")
+time.sleep(0.3)
+print("vm: monitor <- device_del vsock0")
+PY
+				echo "vm: device_del at $(date +%T.%N)"
+			fi
 			break
 		fi
 		sleep 0.1
@@ -181,6 +228,12 @@ PY
 case $mode in
 probe) grep -q "^probe: PASS" "$work/serial.log" || die "probe did not pass" ;;
 refuse) grep -q "^refuse: PASS" "$work/serial.log" || die "a refusal check did not hold" ;;
+gone) grep -q "^vm-send: PASS the device went away" "$work/serial.log" ||
+	die "the send did not end in ECONNRESET after the backend died" ;;
+unplug) grep -q "^vm-send: PASS the device went away" "$work/serial.log" ||
+	die "the send did not end in ECONNRESET when the device was removed"
+	grep -q "^unplug: .* removed by the guest kernel" "$work/serial.log" ||
+	die "the guest kernel did not complete the removal" ;;
 udp) grep -q "^vm-udp: PASS" "$work/serial.log" || die "guest UDP send did not pass"
 	python3 - "$work/sink.json" "$count" <<'PY' || die "the receiver's counts disagree"
 import json, sys
