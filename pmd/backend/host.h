@@ -34,6 +34,7 @@ struct host_cfg {
 	uint32_t ctl_port;      /* 0: off; else a vsock port taking control lines from the guest */
 	uint32_t msg_size;      /* 0: off; else every msg_size bytes of a stream start with a probe */
 	uint64_t stamp_hz;      /* probe tx_stamp ticks per second (TSC); 0: stamps are ns */
+	bool no_checksum;       /* payload is counted, not read: no crc32c (benchmarks) */
 };
 
 /* Runs one control line, writing the reply (no newline) to reply. */
@@ -139,6 +140,7 @@ struct host {
 	uint32_t nctl;
 	host_ctl_fn ctl_fn;       /* what a control connection's lines run; host_ctl when NULL */
 	void *ctl_arg;
+	struct conn *last;        /* the connection of the last packet: a stream comes in runs */
 	LIST_HEAD(, conn) buckets[HOST_HASH_BUCKETS];
 	TAILQ_HEAD(, conn) conns;
 	TAILQ_HEAD(, conn) dirty;

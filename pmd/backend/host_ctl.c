@@ -271,16 +271,27 @@ static const char *state_name(const struct conn *c)
 	return c->state == CONN_ESTABLISHED ? "established" : "closing";
 }
 
+/* "0x1234abcd", or null when payload is not checksummed */
+static const char *crc_str(const struct host *h, uint32_t v, char *buf)
+{
+	if (h->cfg.no_checksum)
+		return "null";
+	snprintf(buf, 16, "\"0x%08x\"", v);
+	return buf;
+}
+
 void host_stats_fields(const struct host *h, FILE *f)
 {
 	const struct host_counters *n = &h->n;
 	const struct conn *c;
 	bool first = true;
+	char crc[16];
 
 	fprintf(f, "\"mode\":\"%s\",\"guest_cid\":%" PRIu64 ",\"refuse\":%s,\"reading\":%s,"
-		"\"buf_alloc\":%u,",
+		"\"buf_alloc\":%u,\"checksum\":%s,",
 		h->cfg.mode == HOST_ECHO ? "echo" : "sink", h->cfg.guest_cid,
-		h->refuse ? "true" : "false", h->reading ? "true" : "false", h->cfg.buf_alloc);
+		h->refuse ? "true" : "false", h->reading ? "true" : "false", h->cfg.buf_alloc,
+		h->cfg.no_checksum ? "false" : "true");
 	fprintf(f, "\"rx_pkts\":%" PRIu64 ",\"tx_pkts\":%" PRIu64 ",\"rx_bytes\":%" PRIu64
 		",\"tx_bytes\":%" PRIu64 ",", n->rx_pkts, n->tx_pkts, n->rx_bytes, n->tx_bytes);
 	fprintf(f, "\"conns_open\":%u,\"conns_accepted\":%" PRIu64 ",\"conns_refused\":%" PRIu64
@@ -305,12 +316,12 @@ void host_stats_fields(const struct host *h, FILE *f)
 			continue;
 		fprintf(f, "%s{\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
 			"\"state\":\"%s\",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
-			",\"unread\":%u,\"crc32c\":\"0x%08x\",\"buf_alloc\":%u,\"fwd_cnt\":%u,"
+			",\"unread\":%u,\"crc32c\":%s,\"buf_alloc\":%u,\"fwd_cnt\":%u,"
 			"\"peer_buf_alloc\":%u,\"peer_fwd_cnt\":%u,\"peer_shutdown\":%u,"
 			"\"local_shutdown\":%u,\"credit_violations\":%" PRIu64
 			",\"verify_errors\":%" PRIu64 "}",
 			first ? "" : ",", c->peer_cid, c->peer_port, c->local_port, state_name(c),
-			c->rx_total, c->tx_total, c->cr.rx_bytes, c->crc, c->cr.buf_alloc,
+			c->rx_total, c->tx_total, c->cr.rx_bytes, crc_str(h, c->crc, crc), c->cr.buf_alloc,
 			c->cr.fwd_cnt, c->cr.peer_buf_alloc, c->cr.peer_fwd_cnt, c->peer_shutdown,
 			c->local_shutdown, c->credit_violations, c->verify_errors);
 		first = false;
@@ -320,10 +331,10 @@ void host_stats_fields(const struct host *h, FILE *f)
 		const struct conn_record *r = &h->history[i];
 
 		fprintf(f, "%s{\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
-			"\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"crc32c\":\"0x%08x\","
+			"\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"crc32c\":%s,"
 			"\"credit_violations\":%" PRIu64 ",\"verify_errors\":%" PRIu64 ",\"how\":\"%s\"}",
 			i ? "," : "", r->peer_cid, r->peer_port, r->local_port, r->rx_total,
-			r->tx_total, r->crc, r->credit_violations, r->verify_errors, r->how);
+			r->tx_total, crc_str(h, r->crc, crc), r->credit_violations, r->verify_errors, r->how);
 	}
 	fprintf(f, "]");
 	host_probe_stats(h, f);

@@ -23,9 +23,9 @@
 #include "ctl.h"
 #include "host.h"
 #include "sp_env.h"
+#include "txq.h"
 #include "vhost.h"
 
-#define BURST 64
 #define IDLE_SPIN_US 200
 #define SLEEP_MS 5
 
@@ -37,6 +37,8 @@ struct backend {
 	struct vb_chain rx_chain;
 	unsigned int rx_pushed;
 	uint64_t started_ms;
+	uint64_t busy_cycles;     /* TSC spent in passes that moved something */
+	uint64_t busy_passes;
 };
 
 static volatile sig_atomic_t stop;
@@ -85,36 +87,7 @@ static void rx_put(void *ctx, const struct vb_chain *c, uint32_t written)
 
 static unsigned int poll_tx(struct backend *b)
 {
-	struct vb_vq *vq = &b->dev.vq[VB_VQ_TX];
-	uint16_t n = vb_vq_avail_count(vq);
-	struct vb_chain c;
-	struct vsock_hdr h;
-
-	if (n > BURST)
-		n = BURST;
-	if (n && b->host.cfg.msg_size)
-		/* once per burst, as tx_stamp is per batch; fenced: never read before the avail index was */
-		b->host.now_stamp = rte_rdtsc_precise();
-	for (uint16_t i = 0; i < n; i++) {
-		enum vb_chain_fault f = vb_vq_pop(vq, &b->dev.mem, false, &c);
-		enum vb_pkt_fault pf;
-
-		if (f != VB_CHAIN_OK) {
-			b->dev.bad_chains++;
-			if (f != VB_CHAIN_BAD_HEAD)
-				vb_vq_push(vq, c.head, 0);
-			continue;
-		}
-		pf = vb_pkt_parse(&c, &h);
-		if (pf == VB_PKT_OK)
-			host_recv(&b->host, &h, &c);
-		else
-			host_recv_bad(&b->host, &h, pf);
-		vb_vq_push(vq, c.head, 0);
-	}
-	if (n)
-		vb_vq_flush(vq);
-	return n;
+	return vb_txq_poll(&b->dev.vq[VB_VQ_TX], &b->dev.mem, &b->host, &b->dev.bad_chains);
 }
 
 static unsigned int poll_rx(struct backend *b)
@@ -131,13 +104,12 @@ static unsigned int poll_rx(struct backend *b)
 	return n;
 }
 
-/* One pass over the rings under the device lock; returns the work done. */
+/* One pass over the rings; the device lock is held (the main loop keeps it); returns the work done. */
 static unsigned int poll_once(struct backend *b)
 {
 	struct vb_dev *d = &b->dev;
 	unsigned int work = 0;
 
-	pthread_mutex_lock(&d->lock);
 	if (d->gen != d->seen_gen) {
 		if (vb_dev_sync(d))
 			host_reset(&b->host);
@@ -150,7 +122,6 @@ static unsigned int poll_once(struct backend *b)
 		work += poll_tx(b);
 		work += poll_rx(b);
 	}
-	pthread_mutex_unlock(&d->lock);
 	return work;
 }
 
@@ -223,7 +194,9 @@ static void stats_json(struct backend *b, FILE *f)
 	pthread_mutex_unlock(&d->lock);
 	for (int i = 1; i < VB_CHAIN__MAX; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i > 1 ? "," : "", vb_chain_fault_name(i), faults[i]);
-	fprintf(f, "},\"uptime_ms\":%" PRIu64 ",", now_ms() - b->started_ms);
+	fprintf(f, "},\"uptime_ms\":%" PRIu64 ",\"busy_passes\":%" PRIu64 ",\"busy_ns\":%" PRIu64 ",",
+		now_ms() - b->started_ms, b->busy_passes,
+		(uint64_t)((double)b->busy_cycles * 1e9 / (double)rte_get_tsc_hz()));
 	host_stats_fields(&b->host, f);
 	fprintf(f, "}");
 }
@@ -310,6 +283,7 @@ static void usage(FILE *f)
 		"  --buf-alloc N       receive buffer per connection (default 262144)\n"
 		"  --msg-size N        the stream is messages of N >= 16 bytes, each starting with\n"
 		"                      {u64 seq, u64 TSC at send}: one-way latency in stats\n"
+		"  --no-checksum       count payload without reading it (no crc32c; benchmarks)\n"
 		"  --verify            payload must be the pattern byte(i) = i^(i>>8)^(i>>16)^(i>>24)\n"
 		"  --expect-bytes N    exit 5 unless exactly N payload bytes were received in all\n"
 		"  --max-conns N       connections at once (default 1024)\n"
@@ -350,6 +324,7 @@ int main(int argc, char **argv)
 		{ "buf-alloc", required_argument, NULL, 'b' },
 		{ "verify", no_argument, NULL, 'v' },
 		{ "msg-size", required_argument, NULL, 'z' },
+		{ "no-checksum", no_argument, NULL, 'K' },
 		{ "max-conns", required_argument, NULL, 'M' },
 		{ "close-timeout", required_argument, NULL, 't' },
 		{ "ctl-port", required_argument, NULL, 'T' },
@@ -372,7 +347,8 @@ int main(int argc, char **argv)
 	const char *sock_arg = NULL, *ctl_arg = NULL;
 	bool no_ctl = false;
 	int64_t expect_bytes = -1;
-	uint64_t v, last_work, idle_cycles;
+	uint64_t v, last_work, last_pass, idle_cycles;
+	unsigned int work;
 	struct sigaction sa = { .sa_handler = on_signal };
 	int o, rc;
 
@@ -401,6 +377,7 @@ int main(int argc, char **argv)
 		case 'p': if (!num_arg(optarg, UINT32_MAX, &v)) return 1; hc.listen_port = (uint32_t)v; break;
 		case 'b': if (!num_arg(optarg, UINT32_MAX / 2, &v)) return 1; hc.buf_alloc = (uint32_t)v; break;
 		case 'v': hc.verify = true; break;
+		case 'K': hc.no_checksum = true; break;
 		case 'z':
 			if (!num_arg(optarg, UINT32_MAX, &v) || v < 16) {
 				fprintf(stderr, "sp-vhost-vsock: --msg-size must be at least 16 (the probe)\n");
@@ -470,27 +447,46 @@ int main(int argc, char **argv)
 		hc.guest_cid, hc.mode == HOST_ECHO ? "echo" : "sink", no_ctl ? "" : ", control ",
 		no_ctl ? "" : ctlpath);
 
-	last_work = rte_get_tsc_cycles();
+	last_work = last_pass = rte_get_tsc_cycles();
 	idle_cycles = rte_get_tsc_hz() / 1000000 * IDLE_SPIN_US;
+	/*
+	 * The device lock is held while the rings are polled and let go only to
+	 * serve the control socket, to sleep, or when the vhost thread asks for it
+	 * (vb_dev_yield): not a lock and an unlock per pass.
+	 */
+	pthread_mutex_lock(&b.dev.lock);
 	for (unsigned int iter = 0; !stop; iter++) {
 		uint64_t now;
 		bool idle;
 
-		if (poll_once(&b)) {
-			last_work = rte_get_tsc_cycles();
-			if (iter % 256)
-				continue;
-		}
+		vb_dev_yield(&b.dev);
+		work = poll_once(&b);
 		now = rte_get_tsc_cycles();
+		if (work) {
+			b.busy_cycles += now - last_pass;
+			b.busy_passes++;
+			last_work = now;
+		}
+		last_pass = now;
+		if (work && (iter % 256))
+			continue;
 		idle = now - last_work > idle_cycles;
 		/* Busy-polling, the control socket is looked at every 256 passes, not every pass. */
 		if ((iter & 255) == 0 || (idle && !b.busy_poll)) {
+			pthread_mutex_unlock(&b.dev.lock);
 			ctl_serve(&b.ctl);
 			host_tick(&b.host, now_ms());
+			pthread_mutex_lock(&b.dev.lock);
+			last_pass = rte_get_tsc_cycles();
 		}
-		if (idle && !b.busy_poll)
+		if (idle && !b.busy_poll) {
+			pthread_mutex_unlock(&b.dev.lock);
 			idle_sleep(&b);
+			pthread_mutex_lock(&b.dev.lock);
+			last_pass = rte_get_tsc_cycles();
+		}
 	}
+	pthread_mutex_unlock(&b.dev.lock);
 
 	vb_dev_stop(&b.dev);
 	stats_json(&b, stdout);

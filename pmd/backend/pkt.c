@@ -22,9 +22,15 @@ enum vb_pkt_fault vb_pkt_parse(const struct vb_chain *c, struct vsock_hdr *h)
 	uint8_t wire[sizeof(struct vsock_hdr)];
 	uint32_t payload;
 
-	if (c->len < sizeof(wire) || vb_chain_read(c, 0, wire, sizeof(wire)) != sizeof(wire))
+	if (c->len < sizeof(wire))
 		return VB_PKT_SHORT;
-	vsock_hdr_decode(h, wire);
+	/* The header is read once either way: in place when one buffer holds it, else gathered. */
+	if (c->seg[0].len >= sizeof(wire))
+		vsock_hdr_decode(h, c->seg[0].base);
+	else if (vb_chain_read(c, 0, wire, sizeof(wire)) == sizeof(wire))
+		vsock_hdr_decode(h, wire);
+	else
+		return VB_PKT_SHORT;
 	payload = c->len - sizeof(wire);
 
 	/* SEQPACKET is not offered, so only streams may come. */

@@ -104,7 +104,7 @@ static enum rte_vhost_msg_result pre_msg(int vid, void *msg)
 
 	if (trace)
 		fprintf(stderr, "sp-vhost-vsock: vhost-user message %u\n", m->request);
-	pthread_mutex_lock(&d->lock);
+	vb_dev_lock(d);
 	push_indices(d);
 	d->quiesced = true;
 	d->ready = false;
@@ -119,7 +119,7 @@ static enum rte_vhost_msg_result post_msg(int vid, void *msg)
 
 	(void)vid;
 	(void)msg;
-	pthread_mutex_lock(&d->lock);
+	vb_dev_lock(d);
 	d->quiesced = false;
 	d->gen++;
 	pthread_mutex_unlock(&d->lock);
@@ -136,7 +136,7 @@ static int new_connection(int vid)
 {
 	struct vb_dev *d = the_dev;
 
-	pthread_mutex_lock(&d->lock);
+	vb_dev_lock(d);
 	if (d->vid >= 0) {
 		d->frontends_refused++;
 		pthread_mutex_unlock(&d->lock);
@@ -153,7 +153,7 @@ static int new_connection(int vid)
 	if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) < 0) {
 		fprintf(stderr, "sp-vhost-vsock: cannot hook vhost-user messages\n");
 		/* The lib drops the connection without destroy_connection: free the slot here. */
-		pthread_mutex_lock(&d->lock);
+		vb_dev_lock(d);
 		d->vid = -1;
 		pthread_mutex_unlock(&d->lock);
 		return -1;
@@ -165,7 +165,7 @@ static void destroy_connection(int vid)
 {
 	struct vb_dev *d = the_dev;
 
-	pthread_mutex_lock(&d->lock);
+	vb_dev_lock(d);
 	if (d->vid == vid) {
 		d->vid = -1;
 		d->frontends_gone++;
@@ -182,7 +182,7 @@ static int new_device(int vid)
 {
 	struct vb_dev *d = the_dev;
 
-	pthread_mutex_lock(&d->lock);
+	vb_dev_lock(d);
 	if (d->vid == vid) {
 		d->running = true;
 		d->gen++;
@@ -196,7 +196,7 @@ static void destroy_device(int vid)
 {
 	struct vb_dev *d = the_dev;
 
-	pthread_mutex_lock(&d->lock);
+	vb_dev_lock(d);
 	if (d->vid == vid) {
 		push_indices(d);
 		d->running = false;
@@ -212,7 +212,7 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 {
 	struct vb_dev *d = the_dev;
 
-	pthread_mutex_lock(&d->lock);
+	vb_dev_lock(d);
 	if (d->vid == vid && queue_id < VB_NQ) {
 		d->enabled[queue_id] = enable;
 		d->gen++;

@@ -13,6 +13,7 @@
 #define VB_VHOST_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,7 +30,8 @@ struct vb_dev_opts {
 };
 
 struct vb_dev {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;     /* the poller holds it while it runs; see vb_dev_lock */
+	int waiters;              /* vhost-thread callers waiting for lock */
 	int wakefd;               /* eventfd: a vhost message arrived */
 
 	/* Written by the vhost thread, under lock. */
@@ -53,6 +55,29 @@ struct vb_dev {
 	struct vb_dev_opts opts;
 	uint64_t bad_chains;
 };
+
+/*
+ * The vhost thread's way in: it says it is waiting, so the poller, which
+ * keeps the lock across many passes instead of taking it per pass, lets go
+ * (vb_dev_yield) at its next pass.
+ */
+static inline void vb_dev_lock(struct vb_dev *d)
+{
+	__atomic_add_fetch(&d->waiters, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&d->lock);
+	__atomic_sub_fetch(&d->waiters, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The poller, lock held: hands it over when the vhost thread waits for it. */
+static inline void vb_dev_yield(struct vb_dev *d)
+{
+	if (__builtin_expect(!__atomic_load_n(&d->waiters, __ATOMIC_RELAXED), 1))
+		return;
+	pthread_mutex_unlock(&d->lock);
+	while (__atomic_load_n(&d->waiters, __ATOMIC_ACQUIRE))
+		sched_yield();  /* the vhost thread may need this very CPU to take the lock */
+	pthread_mutex_lock(&d->lock);
+}
 
 int vb_dev_start(struct vb_dev *d, const struct vb_dev_opts *opts);
 void vb_dev_stop(struct vb_dev *d);

@@ -179,6 +179,23 @@ enum vb_chain_fault vb_vq_pop(struct vb_vq *vq, const struct vb_mem *mem, bool w
 	enum vb_chain_fault f;
 
 	vq->last_avail_idx++;
+	if (head < vq->size) {
+		/* The common chain, one buffer: the same checks as the walk, without its loop. */
+		struct vring_desc d = desc_read(vq->desc, head);
+
+		if (!(d.flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) &&
+		    !!(d.flags & VRING_DESC_F_WRITE) == writable && d.addr + d.len >= d.addr) {
+			c->head = head;
+			c->len = d.len;
+			c->nseg = d.len != 0;
+			if (!d.len)
+				return VB_CHAIN_OK;
+			c->seg[0].base = vb_mem_map(mem, d.addr, d.len);
+			c->seg[0].len = d.len;
+			if (c->seg[0].base)
+				return VB_CHAIN_OK;
+		}
+	}
 	f = vb_chain_walk_ex(mem, vq->desc, vq->size, head, writable, vq->indirect, c);
 	if (f != VB_CHAIN_OK)
 		vq->faults[f]++;
