@@ -119,18 +119,36 @@ int sp_ip_udp_build(struct sp_netif *nif, const struct sp_udp_dgram *d,
 unsigned int sp_ip_max_frags(const struct sp_netif *nif);
 
 /*
- * Internet checksum pieces (RFC 1071). A partial sum is a 64-bit sum of the
- * data's 32-bit words as they lie in memory; folded to 16 bits it is the
- * one's complement sum of the 16-bit words, in network order, since 2^16 and
- * 2^32 are 1 modulo 0xffff. 2^32 words fit before the sum could wrap.
+ * Internet checksum pieces (RFC 1071). A partial sum is a one's complement
+ * sum of 64-bit words as they lie in memory (the carry out of each add goes
+ * back in); folded to 16 bits it is the one's complement sum of the 16-bit
+ * words in network order, since 2^16, 2^32 and 2^48 are 1 modulo 0xffff.
  */
+static inline uint64_t sp_csum_add(uint64_t sum, uint64_t v)
+{
+	uint64_t r;
+
+	return __builtin_add_overflow(sum, v, &r) ? r + 1 : r;
+}
+
 static inline uint16_t sp_csum_fold(uint64_t sum)
 {
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffffffffu) + (sum >> 32);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)((sum & 0xffff) + (sum >> 16));
+	uint32_t s = (uint32_t)sum, h = (uint32_t)(sum >> 32);
+
+	s += h;
+	s += s < h;
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* The last len < 8 bytes at s as a little-endian word, zero-padded (the odd byte's pad too). */
+static inline uint64_t sp_csum_tail(const uint8_t *s, size_t len)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, s, len);
+	return v;
 }
 
 /*
@@ -149,38 +167,19 @@ static inline uint64_t sp_csum_copy(void *dst, const void *src, size_t len, uint
 		memcpy(&b, s + 8, 8);
 		memcpy(d, &a, 8);
 		memcpy(d + 8, &b, 8);
-		sum += (a & 0xffffffffu) + (a >> 32) + (b & 0xffffffffu) + (b >> 32);
+		sum = sp_csum_add(sp_csum_add(sum, a), b);
 	}
 	if (len >= 8) {
 		uint64_t a;
 
 		memcpy(&a, s, 8);
 		memcpy(d, &a, 8);
-		sum += (a & 0xffffffffu) + (a >> 32);
+		sum = sp_csum_add(sum, a);
 		len -= 8, s += 8, d += 8;
 	}
-	if (len >= 4) {
-		uint32_t a;
-
-		memcpy(&a, s, 4);
-		memcpy(d, &a, 4);
-		sum += a;
-		len -= 4, s += 4, d += 4;
-	}
-	if (len >= 2) {
-		uint16_t a;
-
-		memcpy(&a, s, 2);
-		memcpy(d, &a, 2);
-		sum += a;
-		len -= 2, s += 2, d += 2;
-	}
 	if (len) {
-		uint16_t a = 0;
-
-		*d = *s;
-		memcpy(&a, s, 1);       /* the last byte, padded with a zero byte */
-		sum += a;
+		memcpy(d, s, len);
+		sum = sp_csum_add(sum, sp_csum_tail(s, len));
 	}
 	return sum;
 }
@@ -194,28 +193,10 @@ static inline uint64_t sp_csum_partial(const void *p, size_t len, uint64_t sum)
 		uint64_t a;
 
 		memcpy(&a, s, 8);
-		sum += (a & 0xffffffffu) + (a >> 32);
+		sum = sp_csum_add(sum, a);
 	}
-	if (len >= 4) {
-		uint32_t a;
-
-		memcpy(&a, s, 4);
-		sum += a;
-		len -= 4, s += 4;
-	}
-	if (len >= 2) {
-		uint16_t a;
-
-		memcpy(&a, s, 2);
-		sum += a;
-		len -= 2, s += 2;
-	}
-	if (len) {
-		uint16_t a = 0;
-
-		memcpy(&a, s, 1);
-		sum += a;
-	}
+	if (len)
+		sum = sp_csum_add(sum, sp_csum_tail(s, len));
 	return sum;
 }
 

@@ -290,8 +290,8 @@ static int build_one(struct sp_netif *nif, const struct sp_udp_dgram *d, struct 
 		uh->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
 		/* pseudo-header: addresses, protocol, length; then header and payload */
-		uint64_t sum = sp_csum_partial(&ip->src_addr, 8, rte_cpu_to_be_16(IPPROTO_UDP)) +
-			       uh->dgram_len;
+		uint64_t sum = sp_csum_partial(&ip->src_addr, 8, rte_cpu_to_be_16(IPPROTO_UDP) +
+					       (uint64_t)uh->dgram_len);
 		uint16_t c = (uint16_t)~sp_csum_fold(sp_csum_partial(uh, ulen, sum));
 
 		uh->dgram_cksum = c ? c : 0xffff;       /* 0 would say "no checksum" */
@@ -349,7 +349,7 @@ int sp_ip_udp_build_tmpl(const struct sp_netif *nif, const struct sp_udp_tmpl *t
 			uint64_t s = sp_csum_copy(dst + off, iov[i].iov_base, n, 0);
 
 			/* a piece at an odd offset has its bytes the other way round in each word */
-			sum += (off & 1) ? rte_bswap16(sp_csum_fold(s)) : s;
+			sum = sp_csum_add(sum, (off & 1) ? rte_bswap16(sp_csum_fold(s)) : s);
 		}
 		off += n;
 	}
@@ -368,12 +368,14 @@ int sp_ip_udp_build_tmpl(const struct sp_netif *nif, const struct sp_udp_tmpl *t
 	if (nif->ip_csum_offload)
 		m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
 	else
-		ip->hdr_checksum = (uint16_t)~sp_csum_fold(t->ip_sum + ip->total_length + ip->packet_id);
+		ip->hdr_checksum = (uint16_t)~sp_csum_fold(sp_csum_add(t->ip_sum,
+								   (uint32_t)ip->total_length + ip->packet_id));
 	if (nif->udp_csum_offload) {
 		m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
-		uh->dgram_cksum = sp_csum_fold(t->ph_sum + ulen_be);    /* pseudo-header only */
+		uh->dgram_cksum = sp_csum_fold(sp_csum_add(t->ph_sum, ulen_be));        /* pseudo-header only */
 	} else {
-		uint16_t c = (uint16_t)~sp_csum_fold(sum + t->ph_sum + t->port_sum + 2 * (uint64_t)ulen_be);
+		uint16_t c = (uint16_t)~sp_csum_fold(sp_csum_add(sp_csum_add(sum, t->ph_sum),
+								 t->port_sum + 2 * (uint64_t)ulen_be));
 
 		uh->dgram_cksum = c ? c : 0xffff;
 	}

@@ -572,7 +572,10 @@ static bool udp_send_fast(struct udp_sock *us, struct sp_msg *m, ssize_t *ret)
 	return true;
 }
 
-/* One message into the txbuf; the caller sends the txbuf. ≈ udp_sendmsg. */
+/*
+ * One message into the txbuf; the caller sends the txbuf. ≈ udp_sendmsg.
+ * Callers try udp_send_fast first.
+ */
 static ssize_t udp_send_one(struct udp_sock *us, struct sp_msg *m)
 {
 	struct sp_sock *sk = us->sk;
@@ -585,11 +588,8 @@ static ssize_t udp_send_one(struct udp_sock *us, struct sp_msg *m)
 	uint32_t daddr;
 	uint16_t dport;
 	bool connected = false;
-	ssize_t fast;
 	int err;
 
-	if (udp_send_fast(us, m, &fast))
-		return fast;
 	if (udp_autobind(us))                   /* inet_send_prepare */
 		return -EAGAIN;
 	if (len > 0xffff)
@@ -686,8 +686,10 @@ append:
 static ssize_t udp_sendmsg(struct sp_sock *sk, struct sp_msg *m)
 {
 	struct udp_sock *us = udp_sk(sk);
-	ssize_t ret = udp_send_one(us, m);
+	ssize_t ret;
 
+	if (!udp_send_fast(us, m, &ret))
+		ret = udp_send_one(us, m);
 	txbuf_flush(us);
 	udp_push_backlog();
 	return ret;
@@ -743,7 +745,8 @@ static unsigned int udp_sendmmsg(struct sp_sock *sk, struct sp_msg *m, unsigned 
 	for (i = 0; i < n; i++) {
 		mmsg_corked[i] = us->pending;
 		flushes = tb.flushes;
-		m[i].ret = udp_send_one(us, &m[i]);
+		if (!udp_send_fast(us, &m[i], &m[i].ret))
+			m[i].ret = udp_send_one(us, &m[i]);
 		if (tb.flushes != flushes)
 			base = i;       /* earlier messages went to the port or the backlog */
 		mmsg_end[i] = tb.n;

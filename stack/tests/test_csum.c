@@ -22,7 +22,7 @@
 static uint16_t sp_udp_sum(const struct rte_ipv4_hdr *ip, struct rte_udp_hdr *uh,
 			   void *dst, const void *payload, size_t len)
 {
-	uint64_t sum = sp_csum_partial(&ip->src_addr, 8, rte_cpu_to_be_16(IPPROTO_UDP)) + uh->dgram_len;
+	uint64_t sum = sp_csum_partial(&ip->src_addr, 8, rte_cpu_to_be_16(IPPROTO_UDP) + (uint64_t)uh->dgram_len);
 	uint16_t c;
 
 	sum = sp_csum_partial(uh, sizeof(*uh), sum);
@@ -93,6 +93,8 @@ Test(csum, all_ones_and_zero_sums)
 	cr_assert_eq(sp_csum_fold(0xffffull), 0xffff);
 	cr_assert_eq(sp_csum_fold(0x1fffeull), 0xffff, "end-around carry");
 	cr_assert_eq(sp_csum_fold(~0ull), 0xffff);
+	cr_assert_eq(sp_csum_add(~0ull, 1), 1, "the carry out of 64 bits comes back in");
+	cr_assert_eq(sp_csum_fold(sp_csum_add(0xffffffffffff0000ull, 0x20000ull)), 2);
 	cr_assert_eq(sp_csum_partial(pay, 0, 42), 42);
 }
 
