@@ -92,18 +92,23 @@ int sp_peer_reap(struct sp_peer *p, double deadline)
 	if (p->pid <= 0)
 		return -1;
 	while (sp_peer_now() < deadline) {
-		if (wait4(p->pid, &status, WNOHANG, &ru) == p->pid) {
+		pid_t r = wait4(p->pid, &status, WNOHANG, &ru);
+
+		if (r == p->pid) {
 			p->cpu_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 				   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 			ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			break;
 		}
+		if (r < 0 && errno == ECHILD)     /* not ours (any more): nothing to wait for */
+			goto out;
 		usleep(POLL_US);
 	}
 	if (ret < 0) {
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, NULL, 0);
 	}
+out:
 	p->pid = 0;
 	errno = saved;
 	return ret;
