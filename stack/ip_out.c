@@ -336,6 +336,15 @@ int sp_ip_udp_build_tmpl(const struct sp_netif *nif, const struct sp_udp_tmpl *t
 	uint64_t sum = 0;
 	size_t off = 0, i;
 
+	if (iovlen == 1 && iov[0].iov_len >= len && iov[0].iov_base) {
+		/* one buffer, the common case */
+		if (nif->udp_csum_offload)
+			memcpy(dst, iov[0].iov_base, len);
+		else
+			sum = sp_csum_copy(dst, iov[0].iov_base, len, 0);
+		off = len;
+		iovlen = 0;
+	}
 	for (i = 0; i < iovlen && off < len; i++) {
 		size_t n = RTE_MIN(iov[i].iov_len, len - off);
 

@@ -543,19 +543,26 @@ static bool udp_tmpl_ready(struct udp_sock *us)
  * The common case of a connected socket, from its template: no address, no
  * control messages, no cork, fits the MTU, nothing to wait for. Each check
  * udp_send_one would make passes here or the message goes there, so the
- * answer is the same; only the work differs. false: take the slow path.
+ * answer is the same; only the work differs. The socket's half of the checks
+ * holds for a whole vector until a message takes the slow path.
  */
-static bool udp_send_fast(struct udp_sock *us, struct sp_msg *m, ssize_t *ret)
+static bool udp_fast_sock(struct udp_sock *us)
 {
 	const struct sp_sock *sk = us->sk;
+
+	return us->connected && !us->pending && !us->corkflag && sp_nif && !sk->err &&
+	       !(sk->shutdown & SP_SEND_SHUTDOWN) && (!us->dst.broadcast || sk->broadcast) &&
+	       udp_tmpl_ready(us);
+}
+
+/* The message's half, after udp_fast_sock; false: take the slow path. */
+static bool udp_send_fast(struct udp_sock *us, struct sp_msg *m, ssize_t *ret)
+{
 	struct sp_netif *nif = sp_nif;
 	struct rte_mbuf *mb;
 
-	if (!us->connected || m->name || m->controllen || us->pending || us->corkflag ||
-	    (m->flags & (MSG_MORE | MSG_OOB)) || !nif || m->len + 28 > nif->mtu || sk->err ||
-	    (sk->shutdown & SP_SEND_SHUTDOWN) || (us->dst.broadcast && !sk->broadcast) ||
-	    us->wmem.alloc + (nif->bl_len ? tb.charge : 0) >= sk->sndbuf ||
-	    tb.n + 1 > tb.cap || !udp_tmpl_ready(us))
+	if (m->name || m->controllen || (m->flags & (MSG_MORE | MSG_OOB)) || m->len + 28 > nif->mtu ||
+	    us->wmem.alloc + (nif->bl_len ? tb.charge : 0) >= us->sk->sndbuf || tb.n + 1 > tb.cap)
 		return false;
 	mb = stash_get();
 	if (!mb)
@@ -688,7 +695,7 @@ static ssize_t udp_sendmsg(struct sp_sock *sk, struct sp_msg *m)
 	struct udp_sock *us = udp_sk(sk);
 	ssize_t ret;
 
-	if (!udp_send_fast(us, m, &ret))
+	if (!udp_fast_sock(us) || !udp_send_fast(us, m, &ret))
 		ret = udp_send_one(us, m);
 	txbuf_flush(us);
 	udp_push_backlog();
@@ -741,12 +748,15 @@ static unsigned int udp_sendmmsg(struct sp_sock *sk, struct sp_msg *m, unsigned 
 {
 	struct udp_sock *us = udp_sk(sk);
 	unsigned int i, base = 0, flushes;
+	bool fast = udp_fast_sock(us);
 
 	for (i = 0; i < n; i++) {
 		mmsg_corked[i] = us->pending;
 		flushes = tb.flushes;
-		if (!udp_send_fast(us, &m[i], &m[i].ret))
+		if (!fast || !udp_send_fast(us, &m[i], &m[i].ret)) {
 			m[i].ret = udp_send_one(us, &m[i]);
+			fast = udp_fast_sock(us);       /* it may have polled, corked, failed */
+		}
 		if (tb.flushes != flushes)
 			base = i;       /* earlier messages went to the port or the backlog */
 		mmsg_end[i] = tb.n;
