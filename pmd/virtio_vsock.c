@@ -31,6 +31,7 @@ enum { VSOCK_RXQ, VSOCK_TXQ, VSOCK_EVQ, VSOCK_NQ };
 #define MIN_QUEUE_SIZE 64
 #define MAX_QUEUE_SIZE 4096
 #define DEFAULT_POOL_SIZE 8191
+#define DEFAULT_BIG_POOL 127
 #define DEFAULT_CONNECT_MS 2000
 #define MAX_DEVS 8
 #define POOL_CACHE_MAX 256
@@ -50,6 +51,7 @@ struct sp_vsock_dev {
 	uint64_t features;
 	struct vsock_queue q[VSOCK_NQ];
 	struct rte_mempool *pool;
+	struct rte_mempool *big_pool;     /* large tx segments; NULL when none */
 	const struct rte_memzone *ev_mz;  /* event buffers, shared with the device */
 	struct sp_vsock_stats st;
 };
@@ -57,7 +59,8 @@ struct sp_vsock_dev {
 static struct sp_vsock_dev *devs[MAX_DEVS];
 static unsigned int pool_seq;  /* pool names stay unique: a pool the device may still write is never freed */
 
-static const char *const valid_args[] = { "path", "pci", "cid", "queue_size", "pool_size", "connect_ms", NULL };
+static const char *const valid_args[] = { "path", "pci", "cid", "queue_size", "pool_size", "big_pool",
+					  "connect_ms", NULL };
 
 static inline uint64_t buf_addr(const struct sp_vsock_dev *d, const struct rte_mbuf *m)
 {
@@ -425,6 +428,7 @@ static void dev_free(struct sp_vsock_dev *d)
 	}
 	rte_memzone_free(d->ev_mz);
 	rte_mempool_free(d->pool);
+	rte_mempool_free(d->big_pool);
 	rte_free(d);
 }
 
@@ -462,7 +466,7 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 	const uint64_t want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
 			      (1ull << VIRTIO_F_IN_ORDER);
 	uint64_t cid = UINT64_MAX, qsize = DEFAULT_QUEUE_SIZE, pool_size = DEFAULT_POOL_SIZE;
-	uint64_t connect_ms = DEFAULT_CONNECT_MS;
+	uint64_t connect_ms = DEFAULT_CONNECT_MS, big_pool = DEFAULT_BIG_POOL;
 	char path[108] = "", pci[108] = "", pname[RTE_MEMPOOL_NAMESIZE], mz[RTE_MEMZONE_NAMESIZE];
 	struct rte_kvargs *kv = NULL;
 	struct sp_vsock_dev *d = NULL;
@@ -483,7 +487,7 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 	}
 	kv = rte_kvargs_parse(args ? args : "", valid_args);
 	if (!kv) {
-		fprintf(stderr, "virtio_vsock %s: bad arguments \"%s\" (keys: path pci cid queue_size pool_size connect_ms)\n",
+		fprintf(stderr, "virtio_vsock %s: bad arguments \"%s\" (keys: path pci cid queue_size pool_size big_pool connect_ms)\n",
 			name, args);
 		goto fail;
 	}
@@ -492,6 +496,7 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 	    rte_kvargs_process(kv, "cid", parse_u64, &cid) < 0 ||
 	    rte_kvargs_process(kv, "queue_size", parse_u64, &qsize) < 0 ||
 	    rte_kvargs_process(kv, "pool_size", parse_u64, &pool_size) < 0 ||
+	    rte_kvargs_process(kv, "big_pool", parse_u64, &big_pool) < 0 ||
 	    rte_kvargs_process(kv, "connect_ms", parse_u64, &connect_ms) < 0)
 		goto fail;
 	if (!t && !path[0] == !pci[0]) {
@@ -524,6 +529,14 @@ static struct sp_vsock_dev *dev_create(const char *name, const char *args, struc
 	if (!d->pool || !d->ev_mz) {
 		fprintf(stderr, "virtio_vsock %s: no memory for the mbuf pool (%s)\n", name, rte_strerror(rte_errno));
 		goto fail;
+	}
+	/* large segments are a speed-up, not a need: without memory for them, 4 KiB ones carry it all */
+	if (big_pool) {
+		snprintf(pname, sizeof(pname), "vskb%u_%.11s", pool_seq++, name);
+		d->big_pool = rte_pktmbuf_pool_create(pname, (unsigned int)RTE_MIN(big_pool, (uint64_t)UINT32_MAX),
+						      pool_cache_size(big_pool), 0,
+						      RTE_PKTMBUF_HEADROOM + SP_VSOCK_MBUF_BIG_DATA,
+						      (int)rte_socket_id());
 	}
 
 	if (!t)
@@ -640,6 +653,11 @@ uint64_t sp_vsock_dev_cid(const struct sp_vsock_dev *d)
 struct rte_mempool *sp_vsock_dev_pool(struct sp_vsock_dev *d)
 {
 	return d->pool;
+}
+
+struct rte_mempool *sp_vsock_dev_big_pool(struct sp_vsock_dev *d)
+{
+	return d->big_pool;
 }
 
 bool sp_vsock_dev_alive(const struct sp_vsock_dev *d)

@@ -6,14 +6,15 @@
  * (struct vsock_hdr, little-endian) followed by the payload.
  *
  * Devices are created by EAL from
- *   --vdev=virtio_vsock0,path=SOCK[,cid=N][,queue_size=N][,pool_size=N][,connect_ms=N]
+ *   --vdev=virtio_vsock0,path=SOCK[,cid=N][,queue_size=N][,pool_size=N][,big_pool=N][,connect_ms=N]
  *   --vdev=virtio_vsock_pci0,pci=0000:00:04.0[,...]     (virtio-pci via vfio-pci)
  * or by sp_vsock_dev_create() with the same arguments. cid= overrides the
  * config space (needed when the backend does not offer GET_CONFIG);
  * queue_size (power of two, 64..4096) applies to rx and tx: by default 256,
  * or the largest power of two the device's queues take when they take fewer
  * (QEMU's vhost-user-vsock-pci: 128); a queue_size= beyond that is refused.
- * pool_size (default 8191) must be at least 2*queue_size+64;
+ * pool_size (default 8191) must be at least 2*queue_size+64; big_pool
+ * (default 127, 0 for none) is the number of large tx segments (below);
  * connect_ms is how long to wait for the backend's socket (default 2000).
  *
  * Memory: start EAL with sp_env's shares_memory (fd-backed segments). The
@@ -23,7 +24,10 @@
  * Pool layout: every mbuf has SP_VSOCK_MBUF_DATA (4 KiB) of data room after
  * the headroom. A packet is header + up to 4052 payload bytes in one mbuf, or
  * a chain: a 64 KiB RW packet is 17 segments (the header plus 4052 bytes in
- * the first). Each segment takes one descriptor. Rx buffers are the same
+ * the first). Each segment takes one descriptor. A second pool holds large
+ * segments of SP_VSOCK_MBUF_BIG_DATA (62 KiB; an mbuf's room is 16 bits) for
+ * the rest of a large packet: a 64 KiB RW packet is then two descriptors,
+ * the header and 4052 bytes, and 61484 bytes. Rx buffers are the same
  * mbufs, so the device splits RW payloads to at most 4052 bytes per packet,
  * as a Linux host does with its guests' 4 KiB rx buffers.
  */
@@ -40,6 +44,8 @@
 #define SP_VSOCK_DRIVER_NAME "virtio_vsock"
 /* Data room of each mbuf in the device's pool (after RTE_PKTMBUF_HEADROOM). */
 #define SP_VSOCK_MBUF_DATA 4096u
+/* Data room of the large tx segments (sp_vsock_dev_big_pool). */
+#define SP_VSOCK_MBUF_BIG_DATA 63488u
 
 struct sp_vsock_dev;
 
@@ -75,6 +81,12 @@ struct sp_vsock_dev *sp_vsock_dev_create_on(const char *name, struct virtio_tran
 uint64_t sp_vsock_dev_cid(const struct sp_vsock_dev *dev);
 /* Mbufs for tx packets (layout above); the rx ring is filled from the same pool. */
 struct rte_mempool *sp_vsock_dev_pool(struct sp_vsock_dev *dev);
+/*
+ * Large segments for the payload of big tx packets (after a first segment
+ * from sp_vsock_dev_pool); NULL when the device has none. Shared with the
+ * device like the pool.
+ */
+struct rte_mempool *sp_vsock_dev_big_pool(struct sp_vsock_dev *dev);
 /* false once the device is gone (backend closed the vhost-user socket or reset the device). */
 bool sp_vsock_dev_alive(const struct sp_vsock_dev *dev);
 

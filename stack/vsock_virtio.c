@@ -63,6 +63,7 @@ struct txq_ent {
 static struct {
 	struct sp_vsock_dev *dev;
 	struct rte_mempool *pool;
+	struct rte_mempool *big_pool;   /* large segments for the rest of a big packet, or NULL */
 	uint64_t cid;                   /* the device's CID: the src_cid of every header */
 	/*
 	 * One FIFO of packets: [if_head, txq_h) are on the ring, not yet known
@@ -176,11 +177,19 @@ static void vv_reap_to(unsigned int in_use)
 		vv.if_head = vv.txq_h = 0;
 }
 
-/* Reclaims first: for SIOCOUTQ and the drain, which must see the latest. */
+static void vv_stash_drain(void);
+
+/*
+ * Reclaims first: for SIOCOUTQ and the drain, which must see the latest.
+ * Once nothing is queued or in flight the stash goes back too: an idle
+ * transport holds no mbufs (a program counting the pool sees them all).
+ */
 static void vv_reap(void)
 {
 	if (vv.if_head < vv.txq_h)
 		vv_reap_to(vv.ring_size - sp_vsock_tx_free(vv.dev));
+	if (vv.if_head == vv.txq_h && !vv.txq_n)
+		vv_stash_drain();
 }
 
 /*
@@ -232,11 +241,24 @@ static unsigned int vv_tx_pending(void)
 	return vv.txq_h + vv.txq_n - vv.if_head;
 }
 
+/*
+ * Mbufs straight from the pool: a free mbuf already has refcnt 1, one
+ * segment and no next (the pool's rule), so only what the builder reads is
+ * set here; the second cache line of each (next, tx_offload) stays untouched.
+ */
 static __rte_noinline struct rte_mbuf *vv_mbuf_refill(void)
 {
 	struct rte_mbuf *m;
+	unsigned int i;
 
-	if (rte_pktmbuf_alloc_bulk(vv.pool, vv.stash, TX_STASH) == 0) {
+	if (rte_mempool_get_bulk(vv.pool, (void **)vv.stash, TX_STASH) == 0) {
+		for (i = 0; i < TX_STASH; i++) {
+			m = vv.stash[i];
+			m->data_off = (uint16_t)RTE_MIN((uint16_t)RTE_PKTMBUF_HEADROOM, m->buf_len);
+			m->data_len = 0;
+			m->pkt_len = 0;
+			m->ol_flags &= RTE_MBUF_F_EXTERNAL;
+		}
 		vv.stash_n = TX_STASH - 1;
 		return vv.stash[TX_STASH - 1];
 	}
@@ -306,8 +328,13 @@ static struct rte_mbuf *vv_pkt_build(const struct vsock_hdr *wire, struct virtio
 	head->pkt_len = head->data_len;
 	left -= n;
 	for (seg = head; left; left -= n) {
-		struct rte_mbuf *s = vv_mbuf_alloc();
+		struct rte_mbuf *s = NULL;
 
+		/* what one 4 KiB segment cannot hold goes into a large one: one descriptor, not 16 */
+		if (left > SP_VSOCK_MBUF_DATA && vv.big_pool)
+			s = rte_pktmbuf_alloc(vv.big_pool);
+		if (!s)
+			s = vv_mbuf_alloc();
 		if (!s)
 			goto fail;
 		seg->next = s;
@@ -994,6 +1021,7 @@ int vsock_virtio_init(const char *dev_name)
 	memset(&vv.st, 0, sizeof(vv.st));
 	vv.dev = dev;
 	vv.pool = sp_vsock_dev_pool(dev);
+	vv.big_pool = sp_vsock_dev_big_pool(dev);
 	vv.cid = sp_vsock_dev_cid(dev);
 	vv.stash_n = 0;
 	vv.dead = false;

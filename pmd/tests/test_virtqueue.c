@@ -378,3 +378,124 @@ Test(virtqueue, device_scribbling_on_descriptors_is_not_followed)
 		}
 	}
 }
+
+/* vq_add_one places what vq_chain_alloc + vq_chain_done place for a chain of one. */
+Test(virtqueue, add_one_is_a_chain_of_one)
+{
+	enum vq_used_fault f;
+	uint32_t len;
+	void *c;
+	int i;
+
+	setup_ring(64, true, true);
+	for (i = 0; i < 64; i++) {
+		cr_assert_eq(vq.free_head, i);
+		vq_add_one(&vq, 1000 + i, 60 + i, 0, 80 + i, (void *)(uintptr_t)(i + 1));
+	}
+	cr_assert_eq(vq.num_free, 0);
+	cr_assert_eq(vq_chain_alloc(&vq, 1), -1);
+	vq_publish(&vq);
+	for (i = 0; i < 64; i++) {
+		int h = dev_take();
+
+		cr_assert_eq(h, i);
+		cr_assert_eq(vq.desc[h].addr, 1000u + i);
+		cr_assert_eq(vq.desc[h].len, 60u + i);
+		cr_assert_eq(vq.desc[h].flags, 0);
+		cr_assert_eq(vq.slot[h].ndesc, 1);
+		cr_assert_eq(vq.slot[h].buf_len, 80u + i);
+	}
+	dev_used(0, 80);        /* within buf_len */
+	dev_used(1, 82);        /* beyond it (81): refused as vq_dequeue refuses it */
+	cr_assert_eq(vq_dequeue(&vq, &c, &len, &f), 1);
+	cr_assert_eq((uintptr_t)c, 1);
+	cr_assert_eq(vq_dequeue(&vq, &c, &len, &f), -1);
+	cr_assert_eq(f, VQ_USED_BAD_LEN);
+	cr_assert_eq(vq.num_free, 2);
+	/* mixed with chains: the free list stays in ring order */
+	cr_assert_eq(vq.free_head, 0);
+	cr_assert_eq(add_chain(2, 10, 99), 0);
+	cr_assert_eq(vq.num_free, 0);
+}
+
+/*
+ * The bulk in-order dequeue takes exactly the entries vq_dequeue would take
+ * the same way, and leaves everything else (a batch entry, a bad id, a bad
+ * len, a chain of several) to vq_dequeue, in order.
+ */
+Test(virtqueue, dequeue_in_order_bulk_matches_one_by_one)
+{
+	enum vq_used_fault f;
+	void *c[64], *one;
+	uint32_t len;
+	int i;
+
+	setup_ring(64, true, true);
+	for (i = 0; i < 10; i++)
+		add_chain(1, 100, 10 + i);
+	add_chain(3, 300, 20);          /* descriptors 10..12 */
+	add_chain(1, 100, 21);          /* 13 */
+	add_chain(1, 100, 22);          /* 14 */
+	vq_publish(&vq);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 0, "nothing used yet");
+	for (i = 0; i < 4; i++)
+		dev_used(i, 100);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 2), 2, "max is kept");
+	cr_assert_eq(vq_dequeue_in_order(&vq, c + 2, 64), 2);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq((uintptr_t)c[i], 10u + i);
+	cr_assert_eq(vq.num_free, 64 - 15 + 4);
+	/* a bad len stops the bulk; vq_dequeue refuses and recycles it */
+	dev_used(4, 101);
+	dev_used(5, 100);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 0);
+	cr_assert_eq(vq_dequeue(&vq, &one, &len, &f), -1);
+	cr_assert_eq(f, VQ_USED_BAD_LEN);
+	cr_assert_eq((uintptr_t)one, 14);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 1);
+	cr_assert_eq((uintptr_t)c[0], 15);
+	/* a bad id stops it too, and is refused without freeing anything */
+	dev_used(40, 0);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 0);
+	cr_assert_eq(vq_dequeue(&vq, &one, &len, &f), -1);
+	cr_assert_eq(f, VQ_USED_BAD_ID);
+	cr_assert_eq(vq.num_free, 64 - 15 + 6);
+	/* a batch entry (the device names the last chain of several) is vq_dequeue's */
+	dev_used(8, 100);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 0);
+	for (i = 6; i <= 8; i++) {
+		cr_assert_eq(vq_dequeue(&vq, &one, &len, &f), 1);
+		cr_assert_eq((uintptr_t)one, 10u + i);
+	}
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 0, "inside nothing, nothing pending");
+	/* a chain of several descriptors, named by its head, is taken whole */
+	dev_used(9, 100);
+	dev_used(10, 300);
+	dev_used(13, 100);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 3);
+	cr_assert_eq((uintptr_t)c[0], 19);
+	cr_assert_eq((uintptr_t)c[1], 20);
+	cr_assert_eq((uintptr_t)c[2], 21);
+	cr_assert_eq(vq.num_free, 63);
+	/* the same entry again (a lying device): ndesc 0, refused by vq_dequeue */
+	dev_used(13, 100);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 0);
+	cr_assert_eq(vq_dequeue(&vq, &one, &len, &f), -1);
+	cr_assert_eq(f, VQ_USED_BAD_ID);
+	dev_used(14, 100);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 64), 1);
+	cr_assert_eq(vq.num_free, 64);
+}
+
+/* Without in-order the bulk path never takes anything: vq_dequeue does it all. */
+Test(virtqueue, dequeue_in_order_bulk_needs_in_order)
+{
+	void *c[4];
+
+	setup_ring(64, true, false);
+	add_chain(1, 100, 1);
+	vq_publish(&vq);
+	dev_used(0, 100);
+	cr_assert_eq(vq_dequeue_in_order(&vq, c, 4), 0);
+	cr_assert_eq(vq.num_free, 63);
+}
