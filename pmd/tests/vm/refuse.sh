@@ -57,7 +57,6 @@ expect "no such PCI device" $P --pci 0000:00:1e.7 --id 19 $EAL
 expect "iova-mode=pa" $P --pci $A --id 19 -- --iova-mode=va
 expect "takes at most 128 entries" $P --pci $A --id 19 --qsize 256 $EAL
 expect "takes at most 128 entries" $S --pci $A --qsize 256 $EAL     # -a ADDR,queue_size=256
-expect "iova-mode=pa" $S --pci $A -- --iova-mode=va
 expect "no vsock device $LEGACY: it is 1af4:1000, not a virtio-vsock device" $S --pci $LEGACY $EAL
 expect "no vsock device 0000:00:1e.7: there is no PCI device" $S --pci 0000:00:1e.7 $EAL
 expect "no vsock device 00:03.0: it is named $A" $S --pci 00:03.0 $EAL
