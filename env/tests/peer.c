@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* A test's peer processes: see peer.h. */
+/* Peer processes, the part without Criterion: see peer.h. */
 #define _GNU_SOURCE
-#include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -37,7 +36,7 @@ const char *sp_peer_bin(const char *env)
 	return bin && access(bin, X_OK) == 0 ? bin : NULL;
 }
 
-void sp_peer_start(struct sp_peer *p, const char *name, char *const argv[])
+int sp_peer_spawn(struct sp_peer *p, const char *name, char *const argv[])
 {
 	pid_t parent = getpid();
 
@@ -47,14 +46,17 @@ void sp_peer_start(struct sp_peer *p, const char *name, char *const argv[])
 	snprintf(p->out, sizeof(p->out), "/tmp/sp-%s-%d.out", name, (int)parent);
 	snprintf(p->err, sizeof(p->err), "/tmp/sp-%s-%d.err", name, (int)parent);
 	p->pid = fork();
-	cr_assert_geq(p->pid, 0, "fork: %s", strerror(errno));
+	if (p->pid < 0) {
+		p->pid = 0;
+		return -1;
+	}
 	if (p->pid == 0) {
 		int o = open(p->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		int e = open(p->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
 			_exit(127);
-		/* a test that crashed must not leave a busy-polling peer behind */
+		/* a caller that crashed must not leave a busy-polling peer behind */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
@@ -62,6 +64,7 @@ void sp_peer_start(struct sp_peer *p, const char *name, char *const argv[])
 		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	return 0;
 }
 
 bool sp_peer_running(const struct sp_peer *p)
@@ -73,15 +76,16 @@ bool sp_peer_running(const struct sp_peer *p)
 	return waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
 }
 
-void sp_peer_wait_err(struct sp_peer *p, const char *text, double deadline)
+int sp_peer_await_err(struct sp_peer *p, const char *text, double deadline)
 {
 	while (!strstr(sp_peer_slurp(p->err), text)) {
-		cr_assert(sp_peer_running(p), "%s exited early: %s", p->name,
-			  sp_peer_slurp(p->err));
-		cr_assert_lt(sp_peer_now(), deadline, "%s did not say '%s': %s", p->name, text,
-			     sp_peer_slurp(p->err));
+		if (!sp_peer_running(p))
+			return errno = ECHILD, -1;
+		if (sp_peer_now() >= deadline)
+			return errno = ETIMEDOUT, -1;
 		usleep(POLL_US);
 	}
+	return 0;
 }
 
 int sp_peer_reap(struct sp_peer *p, double deadline)
@@ -222,53 +226,67 @@ void sp_peer_cpus(int *first, int *last)
 		}
 }
 
-void sp_peer_ctl_connect(struct sp_peer *p, const char *path, double deadline)
+int sp_peer_ctl_open(struct sp_peer *p, const char *path, double deadline)
 {
 	struct sockaddr_un ua = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 10 };    /* a peer that stopped answering: one line, no hang */
+	struct timeval tv = { .tv_sec = 10 };    /* a peer that stopped answering: no hang */
 
-	cr_assert_lt(strlen(path), sizeof(ua.sun_path), "control socket path too long: %s", path);
+	if (strlen(path) >= sizeof(ua.sun_path))
+		return errno = ENAMETOOLONG, -1;
 	snprintf(ua.sun_path, sizeof(ua.sun_path), "%s", path);
 	for (;;) {
 		p->ctl = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		cr_assert_geq(p->ctl, 0, "socket: %s", strerror(errno));
+		if (p->ctl < 0)
+			return -1;
 		if (connect(p->ctl, (struct sockaddr *)&ua, sizeof(ua)) == 0)
 			break;
 		close(p->ctl);
 		p->ctl = -1;
-		cr_assert(sp_peer_running(p), "%s exited early: %s", p->name,
-			  sp_peer_slurp(p->err));
-		cr_assert_lt(sp_peer_now(), deadline, "%s did not open %s: %s", p->name, path,
-			     sp_peer_slurp(p->err));
+		if (!sp_peer_running(p))
+			return errno = ECHILD, -1;
+		if (sp_peer_now() >= deadline)
+			return errno = ETIMEDOUT, -1;
 		usleep(POLL_US);
 	}
 	setsockopt(p->ctl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return 0;
 }
 
-const char *sp_peer_ctl(struct sp_peer *p, const char *fmt, ...)
+const char *sp_peer_vask(struct sp_peer *p, const char *fmt, va_list ap)
 {
 	static char reply[65536];
 	char line[256];
 	size_t got = 0;
-	va_list ap;
 	int n;
 
-	cr_assert_geq(p->ctl, 0, "%s: no control socket", p->name);
-	va_start(ap, fmt);
+	if (p->ctl < 0)
+		return errno = ENOTCONN, NULL;
 	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	cr_assert(n >= 0 && n < (int)sizeof(line) - 1, "control line too long: %s", line);
+	if (n < 0 || n >= (int)sizeof(line) - 1)
+		return errno = E2BIG, NULL;
 	line[n++] = '\n';
-	cr_assert_eq(write(p->ctl, line, (size_t)n), n, "%s control socket: %s", p->name, strerror(errno));
+	if (write(p->ctl, line, (size_t)n) != n)
+		return NULL;
 	for (;;) {
 		ssize_t r = read(p->ctl, reply + got, sizeof(reply) - 1 - got);
 
-		cr_assert_gt(r, 0, "%s control socket closed: %s", p->name,
-			     r < 0 ? strerror(errno) : sp_peer_slurp(p->err));
+		if (r <= 0)
+			return errno = r < 0 ? errno : EPIPE, NULL;
 		got += (size_t)r;
 		if (reply[got - 1] == '\n' || got == sizeof(reply) - 1)
 			break;
 	}
 	reply[got - 1] = '\0';
+	return reply;
+}
+
+const char *sp_peer_ask(struct sp_peer *p, const char *fmt, ...)
+{
+	const char *reply;
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply = sp_peer_vask(p, fmt, ap);
+	va_end(ap);
 	return reply;
 }

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A peer program (sp-net-sink, sp-vhost-vsock, dpdk-testpmd, ...) run as a
- * child of a Criterion test: started with its stdout and stderr in files,
- * waited for (a line on stderr, or its control socket), scripted, stopped and
- * reaped within a deadline, its JSON read back. Waits that fail assert, with
- * the peer's stderr in the message: a peer that does not come up is one line,
- * never a hang. Reaping and killing keep errno, so a test may read the errno
- * of a call that saw its peer die after reaping it. Meson dependency:
- * sp_testpeer (tests only; no DPDK).
+ * child: started with its stdout and stderr in files, waited for (a line on
+ * stderr, or its control socket), scripted, stopped and reaped within a
+ * deadline, its JSON read back. Reaping and killing keep errno, so a caller
+ * may read the errno of a call that saw its peer die after reaping it.
+ *
+ * Two meson dependencies: sp_peer, these calls alone (no Criterion, no DPDK:
+ * a tool such as the conformance runner may use it), and sp_testpeer, which
+ * adds the four calls at the end for Criterion tests: the same waits, but a
+ * failure fails the test in one line with the peer's stderr, never a hang.
  */
 #ifndef SP_TEST_PEER_H
 #define SP_TEST_PEER_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -31,15 +34,16 @@ const char *sp_peer_bin(const char *env);
 
 /*
  * Starts argv[0] (looked up in PATH when it has no slash) with stdout and
- * stderr in /tmp/sp-<name>-<test pid>.{out,err}; it is killed if the test dies.
+ * stderr in /tmp/sp-<name>-<caller pid>.{out,err}; it is killed if the caller
+ * dies. 0, or -1 when fork failed.
  */
-void sp_peer_start(struct sp_peer *p, const char *name, char *const argv[]);
+int sp_peer_spawn(struct sp_peer *p, const char *name, char *const argv[]);
 
 /* Whether it has not exited yet (an exited peer stays to be reaped). */
 bool sp_peer_running(const struct sp_peer *p);
 
-/* Waits until text appears on the peer's stderr; asserts if it exits or the deadline passes. */
-void sp_peer_wait_err(struct sp_peer *p, const char *text, double deadline);
+/* Waits until text appears on the peer's stderr: 0, or -1 with ECHILD (it exited) or ETIMEDOUT. */
+int sp_peer_await_err(struct sp_peer *p, const char *text, double deadline);
 
 /* Waits for the peer's exit: its status, 128 + signal, or -1 (killed at the deadline). */
 int sp_peer_reap(struct sp_peer *p, double deadline);
@@ -52,6 +56,21 @@ void sp_peer_kill(struct sp_peer *p);
 
 /* sp_peer_kill, and its output files removed. */
 void sp_peer_drop(struct sp_peer *p);
+
+/*
+ * Connects to the peer's control socket at path, which appears once it serves:
+ * 0, or -1 with ECHILD (it exited), ETIMEDOUT, or the socket call's errno.
+ */
+int sp_peer_ctl_open(struct sp_peer *p, const char *path, double deadline);
+
+/*
+ * One command line to the control socket (newline added); the reply line
+ * (without it), or NULL with errno (EPIPE: the peer closed it). Replies wait
+ * at most 10 s. The reply buffer is static: one reply at a time.
+ */
+const char *sp_peer_ask(struct sp_peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *sp_peer_vask(struct sp_peer *p, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /*
  * A file's first 64 KiB as a string (empty if absent). The buffer is one of
@@ -74,10 +93,11 @@ unsigned long sp_peer_meminfo(const char *key);
 /* The first and last CPU this process may run on: two peers go one on each. */
 void sp_peer_cpus(int *first, int *last);
 
-/* Connects to the peer's control socket at path, which appears once it serves; asserts by the deadline. */
-void sp_peer_ctl_connect(struct sp_peer *p, const char *path, double deadline);
+/* --- Criterion tests (sp_testpeer): as above, a failure fails the test --- */
 
-/* One command line to the control socket (newline added), the reply line back (without it). */
+void sp_peer_start(struct sp_peer *p, const char *name, char *const argv[]);
+void sp_peer_wait_err(struct sp_peer *p, const char *text, double deadline);
+void sp_peer_ctl_connect(struct sp_peer *p, const char *path, double deadline);
 const char *sp_peer_ctl(struct sp_peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
