@@ -137,28 +137,38 @@ static uint64_t field(const char *obj, const char *end, const char *key)
 	return strtoull(p, NULL, 10);
 }
 
-static struct peer_conn peer_conn(void)
+/* Connection pc (the device's accept order, its "id"): among the open ones, else the last closed. */
+static struct peer_conn peer_conn(int pc)
 {
 	struct peer_conn c = { 0 };
-	const char *s = ctl("stats"), *obj = strstr(s, "\"conns\":["), *end;
+	const char *s = ctl("stats"), *open_ = strstr(s, "\"conns\":["), *closed = strstr(s, "\"closed\":[");
+	const char *p, *end, *obj = NULL, *obj_end = NULL;
 
-	if (obj && obj[9] == '{') {
-		obj += 9;
-	} else {
-		const char *last = NULL, *p = strstr(s, "\"closed\":[");
-
-		while (p && (p = strchr(p + 1, '{')))
-			last = p;
-		obj = last;
-		c.closed = true;
+	for (p = open_; p && (p = strchr(p, '{')) && (!closed || p < closed); p = end) {
+		if (!(end = strchr(p, '}')))
+			break;
+		if (strstr(p, "\"id\":") < end && field(p, end, "id") == (uint64_t)pc) {
+			obj = p;
+			obj_end = end;
+			break;
+		}
 	}
-	if (!obj || !(end = strchr(obj, '}')))
+	for (p = closed; !obj && p && (p = strchr(p, '{')); p = end) {
+		if (!(end = strchr(p, '}')))
+			break;
+		if (strstr(p, "\"id\":") < end && field(p, end, "id") == (uint64_t)pc) {
+			obj = p;
+			obj_end = end;
+			c.closed = true;        /* the last record of it wins */
+		}
+	}
+	if (!obj)
 		return c;
 	c.found = true;
-	c.rx_bytes = field(obj, end, "rx_bytes");
-	c.unread = c.closed ? 0 : field(obj, end, "unread");
-	c.peer_shutdown = field(obj, end, "peer_shutdown");
-	c.crc = (uint32_t)field(obj, end, "crc32c");
+	c.rx_bytes = field(obj, obj_end, "rx_bytes");
+	c.unread = c.closed ? 0 : field(obj, obj_end, "unread");
+	c.peer_shutdown = field(obj, obj_end, "peer_shutdown");
+	c.crc = (uint32_t)field(obj, obj_end, "crc32c");
 	return c;
 }
 
@@ -387,11 +397,11 @@ static int s_addr(enum sc_addr_role role, struct sockaddr_storage *ss, socklen_t
 	return 0;
 }
 
-/* vsock peer: one connection (pc 0); more would need per-connection commands. */
-static int only_pc0(int pc)
+/* vsock peer: connections are addressed by accept order ("conn K" on the control socket). */
+static int check_pc(int pc)
 {
-	if (pc != 0) {
-		errno = ENOSYS;
+	if (pc < 0 || pc >= bp.accepted) {
+		errno = EINVAL;
 		return -1;
 	}
 	return 0;
@@ -466,11 +476,11 @@ static int s_peer_read(int pc, size_t max, int wait_ms, struct sc_peer_result *r
 		spin_ms(1);
 		return sc_kernel_backend.peer_read(pc, max, wait_ms, r);
 	}
-	if (only_pc0(pc) < 0)
+	if (check_pc(pc) < 0)
 		return -1;
 	for (;;) {
 		sp_poll();
-		c = peer_conn();
+		c = peer_conn(pc);
 		if (!c.found || c.unread >= max || now_ms() >= end ||
 		    (c.closed || (c.peer_shutdown & VSOCK_SHUTDOWN_SEND_BIT)))
 			break;
@@ -478,14 +488,14 @@ static int s_peer_read(int pc, size_t max, int wait_ms, struct sc_peer_result *r
 	}
 	k = c.unread < max ? c.unread : max;
 	if (k > 0) {
-		const char *rep = ctl("read %llu", (unsigned long long)k);
+		const char *rep = ctl("read %llu conn %d", (unsigned long long)k, pc);
 
 		if (!ctl_ok(rep)) {
 			errno = EPROTO;
 			return -1;
 		}
 		k = strtoull(rep + 2, NULL, 10);
-		c = peer_conn();
+		c = peer_conn(pc);
 	}
 	fill_result(&c, (long)k, k < max, r);
 	return 0;
@@ -495,16 +505,16 @@ static int s_peer_read_async(int pc, size_t n)
 {
 	struct peer_conn c;
 
-	if (bp.proto == SC_UDP || only_pc0(pc) < 0) {
+	if (bp.proto == SC_UDP || check_pc(pc) < 0) {
 		errno = ENOSYS;
 		return -1;
 	}
-	c = peer_conn();
+	c = peer_conn(pc);
 	bp.async_from = c.rx_bytes - c.unread;
 	bp.async_want = n;
 	bp.async = true;
 	/* the device reads n bytes as they come, crediting the sender as it goes */
-	return ctl_ok(ctl("read %zu", n)) ? 0 : (errno = EPROTO, -1);
+	return ctl_ok(ctl("read %zu conn %d", n, pc)) ? 0 : (errno = EPROTO, -1);
 }
 
 static int s_peer_join(int pc, struct sc_peer_result *r)
@@ -512,13 +522,13 @@ static int s_peer_join(int pc, struct sc_peer_result *r)
 	uint64_t end = now_ms() + 20000, done = 0;
 	struct peer_conn c;
 
-	if (!bp.async || only_pc0(pc) < 0) {
+	if (!bp.async || check_pc(pc) < 0) {
 		errno = EINVAL;
 		return -1;
 	}
 	for (;;) {
 		sp_poll();
-		c = peer_conn();
+		c = peer_conn(pc);
 		done = c.rx_bytes - c.unread - bp.async_from;
 		if (done >= bp.async_want || now_ms() >= end || c.closed)
 			break;
@@ -531,21 +541,38 @@ static int s_peer_join(int pc, struct sc_peer_result *r)
 
 static int s_peer_send(int pc, size_t n)
 {
-	(void)pc;
-	(void)n;
-	errno = ENOSYS;		/* the sink device does not originate data */
-	return -1;
+	const char *rep;
+
+	if (bp.proto == SC_UDP) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (check_pc(pc) < 0)
+		return -1;
+	if (n > 4096)		/* as the kernel backend's peer: one buffer of at most 4 KiB */
+		n = 4096;
+	/* the device queues n bytes and sends them within our credit, as a peer's write() */
+	rep = ctl("send %zu conn %d", n, pc);
+	if (!ctl_ok(rep)) {
+		errno = EPROTO;
+		return -1;
+	}
+	if (strtoull(rep + 2, NULL, 10) == 0) {	/* gone, or the peer shut its sending side */
+		errno = EPIPE;
+		return -1;
+	}
+	return (int)n;
 }
 
 static int s_peer_shutdown(int pc, int how)
 {
 	static const char *const hows[] = { "rcv", "send", "both" };
 
-	if (bp.proto == SC_UDP || only_pc0(pc) < 0 || how < 0 || how > 2) {
+	if (bp.proto == SC_UDP || check_pc(pc) < 0 || how < 0 || how > 2) {
 		errno = bp.proto == SC_UDP ? ENOSYS : EINVAL;
 		return -1;
 	}
-	return ctl_ok(ctl("shutdown %s", hows[how])) ? 0 : (errno = EPROTO, -1);
+	return ctl_ok(ctl("shutdown %s conn %d", hows[how], pc)) ? 0 : (errno = EPROTO, -1);
 }
 
 static int s_peer_close(int pc)
@@ -554,9 +581,9 @@ static int s_peer_close(int pc)
 		return sc_kernel_backend.peer_close(pc);
 	if (pc < 0)	/* the listener: new connections are refused, this one lives */
 		return ctl_ok(ctl("refuse on")) ? 0 : (errno = EPROTO, -1);
-	if (only_pc0(pc) < 0)
+	if (check_pc(pc) < 0)
 		return -1;
-	return ctl_ok(ctl("close")) ? 0 : (errno = EPROTO, -1);
+	return ctl_ok(ctl("close conn %d", pc)) ? 0 : (errno = EPROTO, -1);
 }
 
 static void s_settle(void)

@@ -65,6 +65,7 @@ void host_conn_free(struct host *h, struct conn *c, const char *how)
 		h->history_len--;
 	}
 	r = &h->history[h->history_len++];
+	r->id = c->id;
 	r->peer_cid = c->peer_cid;
 	r->peer_port = c->peer_port;
 	r->local_port = c->local_port;
@@ -162,6 +163,7 @@ static struct conn *conn_new(struct host *h, const struct vsock_hdr *hdr, bool c
 
 	if (!c)
 		return NULL;
+	c->id = ctl ? ~0ull : h->n.conns_accepted;
 	c->peer_cid = hdr->src_cid;
 	c->peer_port = hdr->src_port;
 	c->local_port = hdr->dst_port;
@@ -363,6 +365,8 @@ void host_recv(struct host *h, const struct vsock_hdr *hdr, const struct vb_chai
 	}
 
 	vsock_credit_update_from(&c->cr, hdr);
+	if (c->to_send)
+		host_conn_mark(h, c, 0);        /* the driver's credit may have moved: our data can go */
 	switch (hdr->op) {
 	case VSOCK_OP_RW:
 		conn_rx_rw(h, c, hdr, ch);

@@ -61,6 +61,7 @@ struct conn {
 	TAILQ_ENTRY(conn) dirty;
 	bool on_dirty;
 
+	uint64_t id;              /* accept order from 0 ("conn K" in commands); control conns: ~0 */
 	uint64_t peer_cid;
 	uint32_t peer_port;       /* the guest's port */
 	uint32_t local_port;      /* ours, the guest's dst_port */
@@ -85,6 +86,7 @@ struct conn {
 	uint64_t first_verify_error; /* stream offset, valid when verify_errors */
 	uint64_t credit_violations;
 	uint64_t to_read;         /* "read N" budget while reading is stopped */
+	uint64_t to_send;         /* "send N": our own bytes still to go, within the driver's credit */
 	uint32_t msg_off;         /* --msg-size: offset of the next byte in its message */
 	uint8_t probe[16];        /* the probe of the current message, as its bytes arrive */
 	uint64_t msg_seq;         /* messages whose probe was read: the seq the next must carry */
@@ -96,6 +98,7 @@ struct conn {
 
 /* A closed connection's numbers, kept for "stats" after the fact. */
 struct conn_record {
+	uint64_t id;
 	uint64_t peer_cid;
 	uint32_t peer_port, local_port;
 	uint64_t rx_total, tx_total, verify_errors, credit_violations;

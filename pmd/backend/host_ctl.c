@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The scripted peer: one text line in, one line out. Commands act on every
- * open connection, or on those whose host-side port is P with a trailing
- * "port P"; mode switches (refuse, stop-reading, buf-alloc) also hold for
+ * open connection, on those whose host-side port is P with a trailing
+ * "port P", or on the K-th accepted one (from 0) with "conn K"; mode switches (refuse, stop-reading, buf-alloc) also hold for
  * connections made later. The same lines may come from the guest itself on
  * the --ctl-port connection (host_ctl_rx), replies going back on it.
  */
@@ -33,25 +33,35 @@ static bool parse_u64(const char *s, uint64_t *v)
 	return *end == '\0';
 }
 
-/* Strips a trailing "port P"; returns -1 on a malformed one. */
-static int take_port(int *argc, char **argv, int64_t *port)
-{
-	uint64_t p;
+/* Which connections a command is for: all, those on our port P, or the K-th accepted. */
+struct sel {
+	int64_t port;             /* -1: any */
+	int64_t conn;             /* -1: any */
+};
 
-	*port = -1;
-	if (*argc >= 3 && !strcmp(argv[*argc - 2], "port")) {
-		if (!parse_u64(argv[*argc - 1], &p) || p > UINT32_MAX)
+/* Strips a trailing "port P" or "conn K"; returns -1 on a malformed one. */
+static int take_sel(int *argc, char **argv, struct sel *sel)
+{
+	uint64_t v;
+
+	sel->port = sel->conn = -1;
+	if (*argc >= 3 && (!strcmp(argv[*argc - 2], "port") || !strcmp(argv[*argc - 2], "conn"))) {
+		if (!parse_u64(argv[*argc - 1], &v) || v > UINT32_MAX)
 			return -1;
-		*port = (int64_t)p;
+		if (argv[*argc - 2][0] == 'p')
+			sel->port = (int64_t)v;
+		else
+			sel->conn = (int64_t)v;
 		*argc -= 2;
 	}
 	return 0;
 }
 
-static bool match(const struct conn *c, int64_t port)
+static bool match(const struct conn *c, const struct sel *sel)
 {
 	/* Commands are for the scripted connections, never the one that carries them. */
-	return !c->is_ctl && (port < 0 || c->local_port == (uint32_t)port);
+	return !c->is_ctl && (sel->port < 0 || c->local_port == (uint32_t)sel->port) &&
+	       (sel->conn < 0 || c->id == (uint64_t)sel->conn);
 }
 
 static void consume_now(struct host *h, struct conn *c, uint64_t n)
@@ -72,7 +82,7 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 	char buf[256], *argv[MAX_ARGS];
 	struct conn *c;
 	int argc, count = 0;
-	int64_t port;
+	struct sel sel;
 	uint64_t v = 0;
 
 	snprintf(buf, sizeof(buf), "%s", line);
@@ -81,8 +91,8 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 		snprintf(reply, len, "err empty command");
 		return;
 	}
-	if (take_port(&argc, argv, &port) < 0) {
-		snprintf(reply, len, "err bad port");
+	if (take_sel(&argc, argv, &sel) < 0) {
+		snprintf(reply, len, "err bad port or conn");
 		return;
 	}
 
@@ -111,7 +121,7 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 		TAILQ_FOREACH(c, &h->conns, all) {
 			uint64_t now;
 
-			if (!match(c, port))
+			if (!match(c, &sel))
 				continue;
 			now = v < c->cr.rx_bytes ? v : c->cr.rx_bytes;
 			consume_now(h, c, now);
@@ -130,46 +140,57 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 			return;
 		}
 		TAILQ_FOREACH(c, &h->conns, all)
-			if (match(c, port) && c->state == CONN_ESTABLISHED) {
+			if (match(c, &sel) && c->state == CONN_ESTABLISHED) {
 				c->shutdown_pending |= f;
 				host_conn_mark(h, c, CONN_TX_SHUTDOWN);
 				count++;
 			}
 		snprintf(reply, len, "ok %d", count);
+	} else if (!strcmp(argv[0], "send") && argc == 2 && parse_u64(argv[1], &v) &&
+		   v <= UINT32_MAX) {
+		/* our own data to the driver, as a peer's write(): it goes within the driver's credit */
+		TAILQ_FOREACH(c, &h->conns, all)
+			if (match(c, &sel) && !(c->local_shutdown & VSOCK_SHUTDOWN_SEND) &&
+			    !(c->shutdown_pending & VSOCK_SHUTDOWN_SEND)) {
+				c->to_send += v;
+				host_conn_mark(h, c, 0);
+				count++;
+			}
+		snprintf(reply, len, "ok %d", count);
 	} else if (!strcmp(argv[0], "rst") && argc == 1) {
 		TAILQ_FOREACH(c, &h->conns, all)
-			if (match(c, port)) {
+			if (match(c, &sel)) {
 				host_conn_mark(h, c, CONN_TX_RST);
 				count++;
 			}
 		snprintf(reply, len, "ok %d", count);
 	} else if (!strcmp(argv[0], "close") && argc == 1) {
 		TAILQ_FOREACH(c, &h->conns, all)
-			if (match(c, port) && c->state == CONN_ESTABLISHED) {
+			if (match(c, &sel) && c->state == CONN_ESTABLISHED) {
 				host_conn_close(h, c);
 				count++;
 			}
 		snprintf(reply, len, "ok %d", count);
 	} else if (!strcmp(argv[0], "credit-update") && argc == 1) {
 		TAILQ_FOREACH(c, &h->conns, all)
-			if (match(c, port)) {
+			if (match(c, &sel)) {
 				host_conn_mark(h, c, CONN_TX_CREDIT);
 				count++;
 			}
 		snprintf(reply, len, "ok %d", count);
 	} else if (!strcmp(argv[0], "credit-request") && argc == 1) {
 		TAILQ_FOREACH(c, &h->conns, all)
-			if (match(c, port) && c->state == CONN_ESTABLISHED) {
+			if (match(c, &sel) && c->state == CONN_ESTABLISHED) {
 				host_conn_mark(h, c, CONN_TX_CREDIT_REQ);
 				count++;
 			}
 		snprintf(reply, len, "ok %d", count);
 	} else if (!strcmp(argv[0], "buf-alloc") && argc == 2 && parse_u64(argv[1], &v) &&
 		   v <= UINT32_MAX / 2) {
-		if (port < 0)
+		if (sel.port < 0 && sel.conn < 0)
 			h->cfg.buf_alloc = (uint32_t)v;
 		TAILQ_FOREACH(c, &h->conns, all)
-			if (match(c, port)) {
+			if (match(c, &sel)) {
 				if (host_conn_set_buf_alloc(h, c, (uint32_t)v) < 0) {
 					snprintf(reply, len, "err out of memory");
 					return;
@@ -179,8 +200,8 @@ void host_ctl(struct host *h, const char *line, char *reply, size_t len)
 		snprintf(reply, len, "ok %d", count);
 	} else {
 		snprintf(reply, len, "err unknown command '%s' (refuse on|off, stop-reading, read N, "
-			 "resume, shutdown rcv|send|both, rst, close, credit-update, credit-request, "
-			 "buf-alloc N, transport-reset, stats, exit; optional trailing 'port P')", argv[0]);
+			 "resume, send N, shutdown rcv|send|both, rst, close, credit-update, credit-request, "
+			 "buf-alloc N, transport-reset, stats, exit; optional trailing 'port P' or 'conn K')", argv[0]);
 	}
 }
 
@@ -314,13 +335,13 @@ void host_stats_fields(const struct host *h, FILE *f)
 	TAILQ_FOREACH(c, &h->conns, all) {
 		if (c->is_ctl)
 			continue;
-		fprintf(f, "%s{\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
-			"\"state\":\"%s\",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
+		fprintf(f, "%s{\"id\":%" PRIu64 ",\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
+			"\"state\":\"%s\",\"to_send\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64
 			",\"unread\":%u,\"crc32c\":%s,\"buf_alloc\":%u,\"fwd_cnt\":%u,"
 			"\"peer_buf_alloc\":%u,\"peer_fwd_cnt\":%u,\"peer_shutdown\":%u,"
 			"\"local_shutdown\":%u,\"credit_violations\":%" PRIu64
 			",\"verify_errors\":%" PRIu64 "}",
-			first ? "" : ",", c->peer_cid, c->peer_port, c->local_port, state_name(c),
+			first ? "" : ",", c->id, c->peer_cid, c->peer_port, c->local_port, state_name(c), c->to_send,
 			c->rx_total, c->tx_total, c->cr.rx_bytes, crc_str(h, c->crc, crc), c->cr.buf_alloc,
 			c->cr.fwd_cnt, c->cr.peer_buf_alloc, c->cr.peer_fwd_cnt, c->peer_shutdown,
 			c->local_shutdown, c->credit_violations, c->verify_errors);
@@ -330,10 +351,10 @@ void host_stats_fields(const struct host *h, FILE *f)
 	for (uint32_t i = 0; i < h->history_len; i++) {
 		const struct conn_record *r = &h->history[i];
 
-		fprintf(f, "%s{\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
+		fprintf(f, "%s{\"id\":%" PRIu64 ",\"peer_cid\":%" PRIu64 ",\"peer_port\":%u,\"local_port\":%u,"
 			"\"rx_bytes\":%" PRIu64 ",\"tx_bytes\":%" PRIu64 ",\"crc32c\":%s,"
 			"\"credit_violations\":%" PRIu64 ",\"verify_errors\":%" PRIu64 ",\"how\":\"%s\"}",
-			i ? "," : "", r->peer_cid, r->peer_port, r->local_port, r->rx_total,
+			i ? "," : "", r->id, r->peer_cid, r->peer_port, r->local_port, r->rx_total,
 			r->tx_total, crc_str(h, r->crc, crc), r->credit_violations, r->verify_errors, r->how);
 	}
 	fprintf(f, "]");

@@ -49,6 +49,35 @@ static uint32_t echo_ready(const struct conn *c, const struct host *h)
 	return n < free_ ? n : free_;
 }
 
+/* "send N": our own bytes may go while we have not shut SEND and the driver still reads. */
+static uint32_t own_ready(const struct conn *c)
+{
+	uint32_t free_ = vsock_peer_free(&c->cr);
+
+	if (!c->to_send || (c->local_shutdown & VSOCK_SHUTDOWN_SEND) ||
+	    (c->peer_shutdown & VSOCK_SHUTDOWN_RCV))
+		return 0;
+	return c->to_send < free_ ? (uint32_t)c->to_send : free_;
+}
+
+/* Our own data: the --verify pattern at the connection's tx offset, so a driver can check it. */
+static uint32_t put_own(struct conn *c, const struct vb_chain *ch, uint32_t n)
+{
+	uint8_t buf[256];
+	uint32_t done = 0;
+
+	while (done < n) {
+		uint32_t run = n - done < sizeof(buf) ? n - done : (uint32_t)sizeof(buf);
+
+		for (uint32_t k = 0; k < run; k++)
+			buf[k] = vb_pattern_byte(c->tx_total + done + k);
+		if (vb_chain_write(ch, sizeof(struct vsock_hdr) + done, buf, run) != run)
+			break;
+		done += run;
+	}
+	return done;
+}
+
 static uint32_t put_echo(struct conn *c, const struct vb_chain *ch, uint32_t n)
 {
 	uint32_t off = sizeof(struct vsock_hdr), done = 0;
@@ -69,19 +98,20 @@ static int conn_output_one(struct host *h, struct conn *c, const struct host_tx_
 {
 	const struct vb_chain *ch;
 	struct vsock_hdr o;
-	uint32_t echo = echo_ready(c, h), len = 0;
+	uint32_t echo = echo_ready(c, h), own = echo ? 0 : own_ready(c), len = 0;
 	uint16_t op;
 
 	if (c->tx_pending & CONN_TX_RESPONSE)
 		op = VSOCK_OP_RESPONSE;
-	else if (echo)
+	else if (echo || own)
 		op = VSOCK_OP_RW;
 	else if (c->tx_pending & CONN_TX_CREDIT)
 		op = VSOCK_OP_CREDIT_UPDATE;
 	else if (c->tx_pending & CONN_TX_CREDIT_REQ)
 		op = VSOCK_OP_CREDIT_REQUEST;
-	else if (c->tx_pending & CONN_TX_SHUTDOWN)
-		op = VSOCK_OP_SHUTDOWN;
+	else if ((c->tx_pending & CONN_TX_SHUTDOWN) &&
+		 !(c->to_send && (c->shutdown_pending & VSOCK_SHUTDOWN_SEND)))
+		op = VSOCK_OP_SHUTDOWN;     /* SHUTDOWN(SEND) goes after the last of our data */
 	else if (c->tx_pending & CONN_TX_RST)
 		op = VSOCK_OP_RST;
 	else
@@ -102,6 +132,17 @@ static int conn_output_one(struct host *h, struct conn *c, const struct host_tx_
 		break;
 	case VSOCK_OP_RW:
 		len = ch->len - sizeof(o);
+		if (own) {
+			len = len < own ? len : own;
+			len = len < VSOCK_MAX_PKT_PAYLOAD ? len : VSOCK_MAX_PKT_PAYLOAD;
+			len = put_own(c, ch, len);
+			o.len = len;
+			c->to_send -= len;
+			c->cr.tx_cnt += len;
+			c->tx_total += len;
+			h->n.tx_bytes += len;
+			break;
+		}
 		len = len < echo ? len : echo;
 		len = len < VSOCK_MAX_PKT_PAYLOAD ? len : VSOCK_MAX_PKT_PAYLOAD;
 		len = put_echo(c, ch, len);

@@ -480,3 +480,60 @@ Test(backend_host, no_probes_without_msg_size)
 	send_pkt(VSOCK_OP_RW, sizeof(m), 0, m);
 	cr_assert_eq(h.probe.messages, 0);
 }
+
+/* "send N": the host's own bytes to the driver, within its credit, before our SHUTDOWN. */
+Test(backend_host, send_n_goes_within_credit_and_before_shutdown)
+{
+	char reply[128];
+	uint8_t got[64];
+
+	connect();
+	host_ctl(&h, "send 100000", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 1");
+	host_ctl(&h, "close", reply, sizeof(reply));
+	nout = 0;
+	flush();
+	/* the driver's buf_alloc is 65536 (send_pkt): 16 packets of 4096 fill it, then we wait */
+	cr_assert_eq(nout, 16, "%u packets", nout);
+	for (unsigned int i = 0; i < nout; i++) {
+		cr_assert_eq(out[i].op, VSOCK_OP_RW);
+		cr_assert_eq(out[i].len, 4096);
+	}
+	memcpy(got, rxmem[1] + 44, sizeof(got));
+	for (unsigned int k = 0; k < sizeof(got); k++)
+		cr_assert_eq(got[k], vb_pattern_byte(4096 + k), "byte %u of the 2nd packet", k);
+	cr_assert_eq(only_conn()->to_send, 100000 - 65536);
+	/* the driver read it all: the rest goes, then the SHUTDOWN of close */
+	send_pkt_to(PORT, VSOCK_OP_CREDIT_UPDATE, 0, 0, NULL);
+	only_conn()->cr.peer_fwd_cnt = 65536;
+	nout = 0;
+	flush();
+	cr_assert_eq(nout, 10);
+	cr_assert_eq(out[8].op, VSOCK_OP_RW);
+	cr_assert_eq(out[8].len, 100000 - 65536 - 8 * 4096);
+	cr_assert_eq(out[9].op, VSOCK_OP_SHUTDOWN);
+	cr_assert_eq(h.n.tx_bytes, 100000);
+}
+
+/* "conn K" picks the K-th accepted connection; "port P" still picks by our port. */
+Test(backend_host, commands_address_one_connection)
+{
+	char reply[128];
+	struct conn *c;
+
+	send_pkt_to(PORT, VSOCK_OP_REQUEST, 0, 0, NULL);
+	send_pkt_to(PORT + 1, VSOCK_OP_REQUEST, 0, 0, NULL);
+	flush();
+	host_ctl(&h, "send 10 conn 1", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 1");
+	host_ctl(&h, "send 10 conn 7", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 0");
+	host_ctl(&h, "rst conn x", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "err bad port or conn");
+	TAILQ_FOREACH(c, &h.conns, all)
+		cr_assert_eq(c->to_send, c->local_port == PORT + 1 ? 10 : 0, "conn %lu", (unsigned long)c->id);
+	host_ctl(&h, "shutdown send conn 0", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 1");
+	host_ctl(&h, "send 5 conn 0", reply, sizeof(reply));
+	cr_assert_str_eq(reply, "ok 0", "no data after our SHUTDOWN(SEND)");
+}
