@@ -81,6 +81,14 @@ else
 	sed 's/^/    /' /tmp/s.out
 	fails=$((fails + 1))
 fi
+# ... and made by name under --no-pci (sp_vsock_dev_create with pci=, as --vdev=...,pci= does)
+if $S --pci $A --vdev $EAL >/tmp/v.out 2>&1 && grep -q "^vm-send: PASS" /tmp/v.out; then
+	echo "refuse: ok   made by name it works too: $(grep '^vm-send: sent' /tmp/v.out)"
+else
+	echo "refuse: FAIL the stack does not work on the device made by name (pci=)"
+	sed 's/^/    /' /tmp/v.out
+	fails=$((fails + 1))
+fi
 # and back to the kernel
 echo >/sys/bus/pci/devices/$A/driver_override
 echo $A >/sys/bus/pci/drivers/vfio-pci/unbind
