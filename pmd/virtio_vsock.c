@@ -194,7 +194,12 @@ uint16_t sp_vsock_tx_burst(struct sp_vsock_dev *d, struct rte_mbuf **pkts, uint1
 
 	if (unlikely(!d->t->ops->is_alive(d->t)))
 		return 0;
-	if (vq->num_free < vq->num)
+	/*
+	 * Reclaim in bulk, once half the ring is out (or this burst wants the
+	 * room): one pass per many packets, not per burst. Half a ring holds
+	 * any packet (17 descriptors at most, rings of 64 and up).
+	 */
+	if (vq->num_free < vq->num / 2 || vq->num_free < n)
 		tx_reclaim(d);
 	for (i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i], *s;

@@ -94,7 +94,8 @@ bool sp_vsock_dev_alive(const struct sp_vsock_dev *dev);
  * Queues up to n packets on the tx virtqueue: one avail-index update and at
  * most one notification for the whole burst. Returns how many were taken; the
  * driver owns (and later frees) those mbufs. Completed tx buffers are reclaimed
- * inside this call. A malformed packet (first segment shorter than the header,
+ * inside this call, in bulk, once half the ring is outstanding (or the burst
+ * needs the room); sp_vsock_tx_free() reclaims at once. A malformed packet (first segment shorter than the header,
  * more segments than the ring) is taken, freed and counted in tx_bad_pkt.
  * Returns 0 once the device is gone.
  */
