@@ -13,14 +13,18 @@
 #ifndef SP_IP_H
 #define SP_IP_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/uio.h>
 
+#include <rte_byteorder.h>
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_udp.h>
 
 #include "sock.h"
 
@@ -226,11 +230,76 @@ bool sp_udp_tmpl_build(const struct sp_netif *nif, const struct sp_route *rt, ui
 		       uint16_t dport, uint8_t ttl, uint8_t tos, bool df, struct sp_udp_tmpl *t);
 /*
  * One datagram that fits the MTU, into m (empty, from nif->pool), from the
- * template: headers copied, then length, id and checksums patched while the
- * payload (iov, len bytes in all) is copied. -EFAULT for a NULL iov_base.
+ * template: the payload (iov, len bytes in all) copied and summed, headers
+ * copied, then length, id and checksums patched. -EFAULT for a NULL iov_base.
+ * Inline: it is the whole per-datagram work of a connected send.
  */
-int sp_ip_udp_build_tmpl(const struct sp_netif *nif, const struct sp_udp_tmpl *t, uint16_t ip_id,
-			 const struct iovec *iov, size_t iovlen, size_t len, struct rte_mbuf *m);
+static inline int sp_ip_udp_build_tmpl(const struct sp_netif *nif, const struct sp_udp_tmpl *t,
+				       uint16_t ip_id, const struct iovec *iov, size_t iovlen,
+				       size_t len, struct rte_mbuf *m)
+{
+	char *p = rte_pktmbuf_mtod(m, char *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p + sizeof(struct rte_ether_hdr));
+	struct rte_udp_hdr *uh = (struct rte_udp_hdr *)(ip + 1);
+	char *dst = (char *)(uh + 1);
+	uint16_t tot = (uint16_t)(20 + 8 + len), ulen_be;
+	uint64_t sum = 0;
+	size_t off = 0, i;
+
+	if (iovlen == 1 && iov[0].iov_len >= len && iov[0].iov_base) {
+		/* one buffer, the common case */
+		if (nif->udp_csum_offload)
+			memcpy(dst, iov[0].iov_base, len);
+		else
+			sum = sp_csum_copy(dst, iov[0].iov_base, len, 0);
+		off = len;
+		iovlen = 0;
+	}
+	for (i = 0; i < iovlen && off < len; i++) {
+		size_t n = RTE_MIN(iov[i].iov_len, len - off);
+
+		if (!n)
+			continue;
+		if (!iov[i].iov_base)
+			return -EFAULT;
+		if (nif->udp_csum_offload) {
+			memcpy(dst + off, iov[i].iov_base, n);
+		} else {
+			uint64_t s = sp_csum_copy(dst + off, iov[i].iov_base, n, 0);
+
+			/* a piece at an odd offset has its bytes the other way round in each word */
+			sum = sp_csum_add(sum, (off & 1) ? rte_bswap16(sp_csum_fold(s)) : s);
+		}
+		off += n;
+	}
+	if (off != len)
+		return -EFAULT;
+	memcpy(p, t->hdr, SP_UDP_HDRS_LEN);
+	ip->total_length = rte_cpu_to_be_16(tot);
+	ip->packet_id = rte_cpu_to_be_16(ip_id);
+	ulen_be = rte_cpu_to_be_16((uint16_t)(8 + len));
+	uh->dgram_len = ulen_be;
+	m->data_len = (uint16_t)(sizeof(struct rte_ether_hdr) + tot);
+	m->pkt_len = m->data_len;
+	m->l2_len = sizeof(struct rte_ether_hdr);
+	m->l3_len = 20;
+	m->ol_flags |= RTE_MBUF_F_TX_IPV4;
+	if (nif->ip_csum_offload)
+		m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+	else
+		ip->hdr_checksum = (uint16_t)~sp_csum_fold(sp_csum_add(t->ip_sum,
+								   (uint32_t)ip->total_length + ip->packet_id));
+	if (nif->udp_csum_offload) {
+		m->ol_flags |= RTE_MBUF_F_TX_UDP_CKSUM;
+		uh->dgram_cksum = sp_csum_fold(sp_csum_add(t->ph_sum, ulen_be));        /* pseudo-header only */
+	} else {
+		uint16_t c = (uint16_t)~sp_csum_fold(sp_csum_add(sp_csum_add(sum, t->ph_sum),
+								 t->port_sum + 2 * (uint64_t)ulen_be));
+
+		uh->dgram_cksum = c ? c : 0xffff;
+	}
+	return 0;
+}
 
 /* --- receive (ip_in.c), only what the send path must hear --- */
 /* An IPv4 frame (Ethernet header at the data start) for this interface. */
