@@ -27,6 +27,7 @@
 #include "vhost.h"
 
 #define IDLE_SPIN_US 200
+#define CTL_POLL_US 500     /* busy-polling: the control socket's syscalls, at most this often */
 #define SLEEP_MS 5
 
 struct backend {
@@ -347,7 +348,7 @@ int main(int argc, char **argv)
 	const char *sock_arg = NULL, *ctl_arg = NULL;
 	bool no_ctl = false;
 	int64_t expect_bytes = -1;
-	uint64_t v, last_work, last_pass, idle_cycles;
+	uint64_t v, last_work, last_pass, last_ctl, idle_cycles, ctl_cycles;
 	unsigned int work;
 	struct sigaction sa = { .sa_handler = on_signal };
 	int o, rc;
@@ -447,8 +448,9 @@ int main(int argc, char **argv)
 		hc.guest_cid, hc.mode == HOST_ECHO ? "echo" : "sink", no_ctl ? "" : ", control ",
 		no_ctl ? "" : ctlpath);
 
-	last_work = last_pass = rte_get_tsc_cycles();
+	last_work = last_pass = last_ctl = rte_get_tsc_cycles();
 	idle_cycles = rte_get_tsc_hz() / 1000000 * IDLE_SPIN_US;
+	ctl_cycles = rte_get_tsc_hz() / 1000000 * CTL_POLL_US;
 	/*
 	 * The device lock is held while the rings are polled and let go only to
 	 * serve the control socket, to sleep, or when the vhost thread asks for it
@@ -471,8 +473,13 @@ int main(int argc, char **argv)
 		if (work && (iter % 256))
 			continue;
 		idle = now - last_work > idle_cycles;
-		/* Busy-polling, the control socket is looked at every 256 passes, not every pass. */
-		if ((iter & 255) == 0 || (idle && !b.busy_poll)) {
+		/*
+		 * Busy-polling, the control socket (an accept4 and a read: syscalls) is
+		 * looked at every CTL_POLL_US, so a packet seldom waits behind one;
+		 * otherwise every 256 passes, and whenever idle.
+		 */
+		if (b.busy_poll ? now - last_ctl > ctl_cycles : ((iter & 255) == 0 || idle)) {
+			last_ctl = now;
 			pthread_mutex_unlock(&b.dev.lock);
 			ctl_serve(&b.ctl);
 			host_tick(&b.host, now_ms());
