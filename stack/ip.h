@@ -163,7 +163,9 @@ static inline uint64_t sp_csum_copy(void *dst, const void *src, size_t len, uint
 {
 	const uint8_t *s = src;
 	uint8_t *d = dst;
+	uint64_t sum2 = 0;
 
+	/* two carry chains, so one add need not wait for the other */
 	for (; len >= 16; len -= 16, s += 16, d += 16) {
 		uint64_t a, b;
 
@@ -171,8 +173,10 @@ static inline uint64_t sp_csum_copy(void *dst, const void *src, size_t len, uint
 		memcpy(&b, s + 8, 8);
 		memcpy(d, &a, 8);
 		memcpy(d + 8, &b, 8);
-		sum = sp_csum_add(sp_csum_add(sum, a), b);
+		sum = sp_csum_add(sum, a);
+		sum2 = sp_csum_add(sum2, b);
 	}
+	sum = sp_csum_add(sum, sum2);
 	if (len >= 8) {
 		uint64_t a;
 
