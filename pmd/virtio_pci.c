@@ -86,8 +86,9 @@ _Static_assert(sizeof(struct virtio_pci_common_cfg) == 56, "common cfg layout");
 /* What the liveness check remembers of a queue. */
 struct vp_watch {
 	const struct virtqueue *vq;
-	uint16_t used_idx;                   /* used->idx at the last change */
-	uint64_t since;                      /* TSC of that change, or of the wait's start */
+	uint16_t used_idx;                   /* used->idx when the device last moved it */
+	uint16_t avail_idx;                  /* avail->idx we had published by then */
+	uint64_t since;                      /* TSC since which the device owes us work */
 };
 
 struct virtio_pci {
@@ -356,7 +357,7 @@ static int vp_setup_queue(struct virtio_transport *t, uint16_t qid, const struct
 	vp_wr64(&c->queue_device_lo, &c->queue_device_hi, used);
 	vp->notify_addr[qid] = (volatile uint16_t *)(vp->notify_base + off);
 	vp->watch[qid] = (struct vp_watch){ .vq = vq, .used_idx = vq->used->idx,
-					    .since = rte_get_tsc_cycles() };
+					    .avail_idx = vq->avail->idx, .since = rte_get_tsc_cycles() };
 	vp_wr16(&c->queue_enable, 1);
 	return 0;
 }
@@ -386,21 +387,22 @@ static int vp_set_status(struct virtio_transport *t, uint8_t status)
 }
 
 /*
- * Does the device owe us work on this queue? Yes when the driver has read
- * every used entry (none pending, no in-order batch half returned) and still
- * has buffers out that the device is to read (the newest one published is
- * not device-writable: a tx queue, not an rx one waiting for traffic).
+ * A queue whose newest buffer the device is to write (an rx queue waiting for
+ * traffic) owes us nothing; one whose buffers it is to read (tx) does.
  */
-static bool vp_waits_on_device(const struct virtqueue *vq, uint16_t used_idx)
+static bool vp_device_reads(const struct virtqueue *vq, uint16_t avail)
 {
-	uint16_t head;
+	uint16_t head = vq->avail->ring[(uint16_t)(avail - 1) & vq->mask] & vq->mask;
 
-	if (used_idx != vq->last_used_idx || vq->batch_left || vq->num_free == vq->num)
-		return false;
-	head = vq->avail->ring[(uint16_t)(vq->avail_idx - 1) & vq->mask] & vq->mask;
 	return !(vq->desc[head].flags & VRING_DESC_F_WRITE);
 }
 
+/*
+ * Stalled: we published buffers for the device to read after the last time it
+ * moved its used index, and it has not moved it since, for VP_STALL_MS. Counted
+ * in published indices, not in chains, so it holds with in-order batches (one
+ * used entry for many) and whether or not we have reclaimed what was used.
+ */
 static bool vp_stalled(struct virtio_pci *vp, uint64_t now)
 {
 	uint64_t limit = rte_get_tsc_hz() / 1000 * VP_STALL_MS;
@@ -408,18 +410,23 @@ static bool vp_stalled(struct virtio_pci *vp, uint64_t now)
 
 	for (q = 0; q < VP_MAX_QUEUES; q++) {
 		struct vp_watch *w = &vp->watch[q];
-		uint16_t used;
+		uint16_t used, avail;
 
 		if (!w->vq)
 			continue;
 		used = __atomic_load_n(&w->vq->used->idx, __ATOMIC_ACQUIRE);
-		if (used != w->used_idx || !vp_waits_on_device(w->vq, used)) {
+		avail = w->vq->avail->idx;
+		if (used != w->used_idx) {              /* progress */
 			w->used_idx = used;
+			w->avail_idx = avail;
 			w->since = now;
+		} else if (avail == w->avail_idx || !vp_device_reads(w->vq, avail)) {
+			w->since = now;                 /* nothing new for it to read */
 		} else if (now - w->since > limit) {
 			fprintf(stderr, "virtio-pci %s: queue %u: the device used none of the %u buffers "
-				"waiting for it in %u ms; device gone (stopped, or its backend died)\n",
-				vp->vfio.addr, q, (unsigned int)(w->vq->num - w->vq->num_free), VP_STALL_MS);
+				"published for it in %u ms; device gone (stopped, or its backend died)\n",
+				vp->vfio.addr, q, (unsigned int)(uint16_t)(avail - w->avail_idx),
+				VP_STALL_MS);
 			return true;
 		}
 	}
