@@ -373,6 +373,17 @@ static int msg_import(struct sp_msg *m, const struct msghdr *msg, int flags, int
 
 	if (!msg || !sp_access_ok(msg, sizeof(*msg)))
 		return -EFAULT;
+	/* the common shape (one buffer, no address, no control): the checks below in short */
+	if (!msg->msg_name && msg->msg_iovlen == 1 && !msg->msg_controllen && msg->msg_iov &&
+	    sp_access_ok(msg->msg_iov, sizeof(*msg->msg_iov)) && (ssize_t)msg->msg_iov->iov_len >= 0 &&
+	    sp_access_ok(msg->msg_iov->iov_base, msg->msg_iov->iov_len)) {
+		*m = (struct sp_msg){
+			.iov = msg->msg_iov, .iovlen = 1,
+			.len = msg->msg_iov->iov_len < SP_MAX_RW_COUNT ? msg->msg_iov->iov_len : SP_MAX_RW_COUNT,
+			.flags = flags | (msg->msg_flags & allowed_msg_flags),
+		};
+		return 0;
+	}
 	namelen = msg->msg_name ? (int)msg->msg_namelen : 0;
 	if (namelen < 0)
 		return -EINVAL;
