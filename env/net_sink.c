@@ -212,33 +212,53 @@ static void run_flush(struct sink_stats *st, struct stamp_run *r, uint64_t now)
 	r->n = 0;
 }
 
-static void account(const struct sink_opts *o, struct sink_stats *st,
-		    struct rte_mbuf *m, uint64_t now, struct stamp_run *run)
+/*
+ * The frames of one burst: counts, the probe's sequence number, and the
+ * stamps, taken as runs (one histogram update per run).
+ */
+static void account_burst(const struct sink_opts *o, struct sink_stats *st,
+			  struct rte_mbuf **pkts, uint16_t n, uint64_t now)
 {
+	const bool stamps = o->clock != CLOCK_NONE;
+	struct stamp_run run = { 0, 0 };
 	uint8_t buf[SP_PROBE_LEN];
-	const uint8_t *p;
-	uint64_t stamp;
+	uint16_t i;
 
-	st->frames++;
-	st->bytes += m->pkt_len;
-	if (!o->check_seq)
-		return;
-	if (m->pkt_len < o->offset + SP_PROBE_SEQ_LEN) {
-		st->short_frames++;
-		return;
+	st->frames += n;
+	for (i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+		const uint8_t *p;
+		uint64_t seq, stamp;
+
+		st->bytes += m->pkt_len;
+		if (!o->check_seq)
+			continue;
+		if (m->pkt_len < o->offset + SP_PROBE_SEQ_LEN) {
+			st->short_frames++;
+			continue;
+		}
+		p = rte_pktmbuf_read(m, o->offset, RTE_MIN(m->pkt_len - o->offset, (uint32_t)SP_PROBE_LEN), buf);
+		seq = sp_probe_get64(p);
+		if (likely(seq == st->seq.next)) {
+			/* in order: what sp_seq_account does for it, without its general walk */
+			sp_seq_test_set(&st->seq, seq);
+			st->seq.next++;
+			st->seq.unique++;
+		} else {
+			sp_seq_account(&st->seq, seq);
+		}
+		if (!stamps || m->pkt_len < o->offset + SP_PROBE_LEN)
+			continue;
+		stamp = sp_probe_get64(p + SP_PROBE_SEQ_LEN);
+		if (stamp == 0)
+			continue;
+		if (stamp != run.stamp) {
+			run_flush(st, &run, now);
+			run.stamp = stamp;
+		}
+		run.n++;
 	}
-	p = rte_pktmbuf_read(m, o->offset, RTE_MIN(m->pkt_len - o->offset, (uint32_t)SP_PROBE_LEN), buf);
-	sp_seq_account(&st->seq, sp_probe_get64(p));
-	if (o->clock == CLOCK_NONE || m->pkt_len < o->offset + SP_PROBE_LEN)
-		return;
-	stamp = sp_probe_get64(p + SP_PROBE_SEQ_LEN);
-	if (stamp == 0)
-		return;
-	if (stamp != run->stamp) {
-		run_flush(st, run, now);
-		run->stamp = stamp;
-	}
-	run->n++;
+	run_flush(st, &run, now);
 }
 
 static __rte_noinline const char *poll_loop(uint16_t port, const struct sink_opts *o, struct sink_stats *st)
@@ -247,9 +267,8 @@ static __rte_noinline const char *poll_loop(uint16_t port, const struct sink_opt
 	const uint64_t idle_tsc = (uint64_t)(o->idle_s * (double)hz);
 	uint64_t last = rte_rdtsc(), now, stamp_now;
 	struct rte_mbuf *pkts[BURST];
-	struct stamp_run run = { 0, 0 };
 	unsigned int empty = 0;
-	uint16_t n, i;
+	uint16_t n;
 
 	while (!stop_signal) {
 		n = rte_eth_rx_burst(port, 0, pkts, BURST);
@@ -266,9 +285,7 @@ static __rte_noinline const char *poll_loop(uint16_t port, const struct sink_opt
 		stamp_now = o->clock == CLOCK_NS ? sp_probe_now_ns() : now;
 		if (st->frames == 0)
 			st->first_tsc = now;
-		for (i = 0; i < n; i++)
-			account(o, st, pkts[i], stamp_now, &run);
-		run_flush(st, &run, stamp_now);
+		account_burst(o, st, pkts, n, stamp_now);
 		rte_pktmbuf_free_bulk(pkts, n);
 		last = st->last_tsc = now;
 		if (o->count && st->frames >= o->count)
