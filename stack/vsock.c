@@ -477,45 +477,20 @@ static ssize_t vsock_stream_error(struct sp_sock *sk, int flags, ssize_t err)
 }
 
 /*
- * ≈ vsock_connectible_sendmsg(). Packets are queued in the transport, not
- * flushed: the caller flushes once for the whole call or vector.
+ * The send loop proper, from the first wait on: wait for credit (or buffers),
+ * take what the credit allows, come back for the rest. total_written is what
+ * went before the loop began.
  */
-static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *m)
+static __attribute__((noinline)) ssize_t vsock_send_loop(struct vsock_sock *vsk, struct sp_msg *m,
+							 struct sp_iov_iter *it, size_t total_written)
 {
 	struct sp_sock *sk = vsk->sk;
 	const struct vsock_transport *transport = vsk->transport;
-	size_t len = m->len, total_written = 0;
-	struct sp_iov_iter it;
-	uint64_t deadline;
-	int nonblock = -1;      /* known once a wait is near: most sends never wait */
+	size_t len = m->len;
+	uint64_t deadline = 0;  /* read the clock only when a wait begins */
+	int nonblock = -1;      /* known once a wait is near */
 	bool polled = false;
 	ssize_t err = 0;
-
-	if (m->flags & MSG_OOB)
-		return -EOPNOTSUPP;
-
-	/* Callers should not give a destination to a connection oriented socket. */
-	if (m->namelen) {
-		err = vsk->sk_state == VSOCK_TCP_ESTABLISHED ? -EISCONN : -EOPNOTSUPP;
-		goto out;
-	}
-	/* Send only while neither side has shut this direction down. */
-	if ((sk->shutdown & SP_SEND_SHUTDOWN) || (vsk->peer_shutdown & SP_RCV_SHUTDOWN)) {
-		err = -EPIPE;
-		goto out;
-	}
-	if (!transport || vsk->sk_state != VSOCK_TCP_ESTABLISHED ||
-	    !vsock_addr_bound(&vsk->local_addr)) {
-		err = -ENOTCONN;
-		goto out;
-	}
-	if (!vsock_addr_bound(&vsk->remote_addr)) {
-		err = -EDESTADDRREQ;
-		goto out;
-	}
-
-	deadline = 0;           /* read the clock only when a wait begins */
-	sp_iter_init(&it, m);
 
 	while (total_written < len) {
 		ssize_t written;
@@ -550,7 +525,7 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 		}
 
 		/* Takes only what the credit allows; the loop comes back for the rest. */
-		written = transport->stream_enqueue(vsk, &it, len - total_written);
+		written = transport->stream_enqueue(vsk, it, len - total_written);
 		if (written < 0) {
 			err = written;
 			goto out_err;
@@ -573,6 +548,58 @@ static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *
 out_err:
 	if (total_written > 0)
 		err = (ssize_t)total_written;
+	return vsock_stream_error(sk, m->flags, err);
+}
+
+/*
+ * ≈ vsock_connectible_sendmsg(). Packets are queued in the transport, not
+ * flushed: the caller flushes once for the whole call or vector.
+ */
+static ssize_t vsock_connectible_sendmsg(struct vsock_sock *vsk, struct sp_msg *m)
+{
+	struct sp_sock *sk = vsk->sk;
+	const struct vsock_transport *transport = vsk->transport;
+	struct sp_iov_iter it;
+	ssize_t err = 0, written;
+
+	if (m->flags & MSG_OOB)
+		return -EOPNOTSUPP;
+
+	/* Callers should not give a destination to a connection oriented socket. */
+	if (m->namelen) {
+		err = vsk->sk_state == VSOCK_TCP_ESTABLISHED ? -EISCONN : -EOPNOTSUPP;
+		goto out;
+	}
+	/* Send only while neither side has shut this direction down. */
+	if ((sk->shutdown & SP_SEND_SHUTDOWN) || (vsk->peer_shutdown & SP_RCV_SHUTDOWN)) {
+		err = -EPIPE;
+		goto out;
+	}
+	if (!transport || vsk->sk_state != VSOCK_TCP_ESTABLISHED ||
+	    !vsock_addr_bound(&vsk->local_addr)) {
+		err = -ENOTCONN;
+		goto out;
+	}
+	if (!vsock_addr_bound(&vsk->remote_addr)) {
+		err = -EDESTADDRREQ;
+		goto out;
+	}
+
+	sp_iter_init(&it, m);
+	/*
+	 * The loop's first round when it waits for nothing: there is credit and
+	 * no error (the shutdown checks above still hold), and the transport
+	 * takes the whole message. Anything else goes on in the loop.
+	 */
+	if (__builtin_expect(m->len && sk->err == 0 && transport->stream_has_space(vsk) != 0, 1)) {
+		written = transport->stream_enqueue(vsk, &it, m->len);
+		if (__builtin_expect(written == (ssize_t)m->len, 1))
+			return written;
+		if (written < 0)
+			return vsock_stream_error(sk, m->flags, written);
+		return vsock_send_loop(vsk, m, &it, (size_t)written);
+	}
+	return vsock_send_loop(vsk, m, &it, 0);
 out:
 	return vsock_stream_error(sk, m->flags, err);
 }
