@@ -344,15 +344,15 @@ int sp_vfio_bus_master(const struct sp_vfio_dev *d, int on)
 int sp_vfio_req_enable(struct sp_vfio_dev *d)
 {
 	struct vfio_irq_info info = { .argsz = sizeof(info), .index = VFIO_PCI_REQ_IRQ_INDEX };
-	struct {
+	/* a vfio_irq_set followed by its one eventfd (data[] is a flexible array) */
+	union {
 		struct vfio_irq_set set;
-		int32_t fd;
-	} __attribute__((packed)) req = {
-		.set = {
-			.argsz = sizeof(req), .index = VFIO_PCI_REQ_IRQ_INDEX, .count = 1,
-			.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-		},
-	};
+		char buf[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	} req = { .set = {
+		.argsz = sizeof(req.buf), .index = VFIO_PCI_REQ_IRQ_INDEX, .count = 1,
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+	} };
+	int32_t fd32;
 	int efd;
 
 	if (ioctl(d->fd, VFIO_DEVICE_GET_IRQ_INFO, &info) || info.count < 1)
@@ -360,7 +360,8 @@ int sp_vfio_req_enable(struct sp_vfio_dev *d)
 	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (efd < 0)
 		return -1;
-	req.fd = efd;
+	fd32 = efd;
+	memcpy(req.set.data, &fd32, sizeof(fd32));
 	if (ioctl(d->fd, VFIO_DEVICE_SET_IRQS, &req)) {
 		close(efd);
 		return -1;
