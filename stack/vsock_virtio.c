@@ -96,11 +96,13 @@ static inline struct virtio_vsock_sock *vvs_of(struct vsock_sock *vsk)
 static unsigned int vv_flush(void);
 
 /*
- * The ring bounds a burst: when the queue comes to outgrow what the ring can
- * take, what it has goes now, so the device works while we build the rest.
- * Below that, nothing leaves before the caller's flush; and a queue that is
- * past the ring already (a backlog waiting for room) leaves at the flush too,
- * not packet by packet.
+ * The ring bounds a burst: when a long queue (half a ring or more) comes to
+ * outgrow what the ring can take, what it has goes now, so the device works
+ * while we build the rest. Below that, nothing leaves before the caller's
+ * flush: a short vector on a busy ring is one burst (a burst of its own
+ * costs a barrier), and a queue that is past the ring already (a backlog
+ * waiting for room) leaves at the flush too, not packet by packet. tx_room
+ * is the queue length at which to look again.
  */
 static void txq_ring_bound(unsigned int nseg)
 {
@@ -108,6 +110,10 @@ static void txq_ring_bound(unsigned int nseg)
 		return;
 	if (vv.txq_desc > vv.tx_room)
 		return;
+	if (vv.txq_desc + nseg < vv.ring_size / 2) {
+		vv.tx_room = vv.ring_size / 2;
+		return;
+	}
 	vv.tx_room = sp_vsock_tx_free(vv.dev);
 	if (vv.txq_n && vv.tx_room && vv.txq_desc + nseg > vv.tx_room) {
 		vv_flush();
