@@ -271,7 +271,7 @@ static bool sink_latency(const char *text, struct bench_row *row)
 
 static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt, struct bench_row *row)
 {
-	char name[64], sock[128], ctl[140], log[128], cpu[16], msg[16], *text = NULL;
+	char name[64], sock[128], ctl[140], log[128], cpu[16], msg[16], buf_alloc[16] = "", *text = NULL;
 	char *argv[24];
 	int a = 0, p[2], ret = -1;
 	long long rx;
@@ -299,10 +299,10 @@ static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt
 	argv[a++] = "--no-checksum";  /* the peer counts; reading every byte (crc32c) would cap 64 KiB */
 	argv[a++] = "--cpu";
 	argv[a++] = cpu;
-	/* the peer's buffer (buf_alloc); until sp-bench has an option for it */
-	if (getenv("SP_BENCH_VSOCK_BUF_ALLOC")) {
+	if (cfg->vsock_buf) {   /* the peer's buffer (buf_alloc), as a receiver's SO_VM_SOCKETS_BUFFER_SIZE */
+		snprintf(buf_alloc, sizeof(buf_alloc), "%u", cfg->vsock_buf);
 		argv[a++] = "--buf-alloc";
-		argv[a++] = getenv("SP_BENCH_VSOCK_BUF_ALLOC");
+		argv[a++] = buf_alloc;
 	}
 	if (pt->size >= BENCH_HDR_LEN) {  /* the sink reads a probe every size bytes */
 		snprintf(msg, sizeof(msg), "%u", pt->size);
@@ -354,8 +354,7 @@ static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt
 		snprintf(row->note, sizeof(row->note), "stream: msgs = bytes/size; %lld packets at the device, "
 			 "sink busy %.0f ns/packet%s%s; %s", device_rx_pkts(text),
 			 device_rx_pkts(text) > 0 ? json_num(text, "busy_ns") / (double)device_rx_pkts(text) : 0,
-			 getenv("SP_BENCH_VSOCK_BUF_ALLOC") ? ", buf_alloc " : "",
-			 getenv("SP_BENCH_VSOCK_BUF_ALLOC") ? getenv("SP_BENCH_VSOCK_BUF_ALLOC") : "",
+			 cfg->vsock_buf ? ", peer buf_alloc " : "", buf_alloc,
 			 row->have_ext_latency ? "latency from the sink's probes" : "no latency (no stamped message)");
 	/* whole messages; a last partial one counts on both sides alike */
 	row->received = (uint64_t)rx / pt->size;

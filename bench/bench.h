@@ -41,6 +41,7 @@ struct bench_cfg {
 	const char *udp_target; /* kernel-udp: "lo" or "veth" */
 	const char *build_dir;  /* where peer programs live */
 	const char *testpmd;    /* dpdk-testpmd binary */
+	unsigned int vsock_buf; /* sendpath-vsock peer's buf_alloc; 0 = its default (the kernel's 256 KiB) */
 	bool verbose;
 };
 

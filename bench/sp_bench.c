@@ -65,6 +65,8 @@ static void usage(FILE *f)
 		"  --out DIR         write DIR/bench.csv and DIR/bench.json (default .)\n"
 		"  --build DIR       build directory holding the peer programs (default: next to sp-bench)\n"
 		"  --testpmd PATH    dpdk-testpmd binary (default dpdk-testpmd)\n"
+		"  --vsock-buf N     sendpath-vsock peer's receive buffer (buf_alloc) in bytes, 4096..1073741824\n"
+		"                    (default: the peer's own 262144, as the kernel's SO_VM_SOCKETS_BUFFER_SIZE)\n"
 		"  --memcpy S        seconds for the memcpy bandwidth figure, 0 to skip (default 0.3)\n"
 		"  -v                verbose\n");
 }
@@ -336,7 +338,7 @@ int main(int argc, char **argv)
 		{ "mmsg", no_argument, NULL, 'm' }, { "udp-target", required_argument, NULL, 'u' },
 		{ "out", required_argument, NULL, 'o' }, { "build", required_argument, NULL, 'D' },
 		{ "testpmd", required_argument, NULL, 'T' }, { "memcpy", required_argument, NULL, 'M' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "vsock-buf", required_argument, NULL, 'V' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct bench_cfg cfg = {
 		.sizes = { 16, 64, 256, 1024, 4096, 16384, 65536 }, .nr_sizes = 7,
@@ -387,6 +389,17 @@ int main(int argc, char **argv)
 		case 'D': cfg.build_dir = optarg; break;
 		case 'T': cfg.testpmd = optarg; break;
 		case 'M': memcpy_s = atof(optarg); break;
+		case 'V': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*optarg == '-' || *end || v < 4096 || v > (1ul << 30)) {
+				fprintf(stderr, "sp-bench: --vsock-buf wants bytes, 4096..1073741824\n");
+				return 2;
+			}
+			cfg.vsock_buf = (unsigned int)v;
+			break;
+		}
 		case 'v': cfg.verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
