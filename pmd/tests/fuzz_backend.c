@@ -3,15 +3,23 @@
  * libFuzzer target: a hostile driver against the backend. The input is the
  * driver's memory: two regions (contiguous in guest addresses, separate
  * allocations here, so ASan sees a buffer that spans them) holding the tx and
- * rx rings and every buffer, plus a few bytes of set-up. The loop is the
- * backend's own (main.c's poll_tx/poll_rx): chains popped and validated
- * (vq.c), headers parsed (pkt.c), packets handed to the host logic (host*.c),
- * replies written into rx chains. Between passes the driver "moves" its avail
+ * rx rings and every buffer, plus a few bytes of set-up. The tx side is the
+ * backend's own burst (txq.c's vb_txq_poll, as main.c calls it): chains
+ * popped and validated (vq.c), headers parsed (pkt.c), packets handed to the
+ * host logic (host*.c). The rx side is main.c's poll_rx (static there) over
+ * the same calls: replies written into rx chains. Between passes the driver "moves" its avail
  * indices by what the input says.
  *
+ * Set-up bytes: [0] modes and features, [1..4] the avail moves of each pass,
+ * [5] the clock step, [6] bit 0 reset at the end. [7] was free in the first
+ * format: a high nibble of 0x5 (no seed of that format has one) selects the
+ * second, whose low bits ask for a 64-entry ring (a burst of several groups),
+ * --no-checksum and --msg-size 16 + [6] / 2; other values keep the first.
+ *
  * Invariants besides "no crash, no out-of-bounds": every used element names a
- * head inside the ring with a len within the chain it came from; the host's
- * connection count stays within max_conns.
+ * head inside the ring with a len within the chain it came from; a tx burst
+ * gives back every chain it took but one with a bad head, and counts each
+ * fault once; the host's connection count stays within max_conns.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,34 +27,43 @@
 #include <string.h>
 
 #include "host.h"
+#include "txq.h"
 
-#define RING 16
 #define REGION (16 * 1024)
 #define GPA0 0x4000ull            /* small: a 16-bit field in the input can hit it */
 #define MAX_CONNS 4
 
-/* Layout inside region 0: tx rings, rx rings, then buffers (anywhere in either region). */
-#define TX_DESC 0x000
-#define TX_AVAIL 0x100
-#define TX_USED 0x140
-#define RX_DESC 0x200
-#define RX_AVAIL 0x300
-#define RX_USED 0x340
+/* setup[7] of the second format */
+#define SETUP_V2(b) (((b) >> 4) == 0x5)
+#define SETUP_RING64 0x1
+#define SETUP_NO_CHECKSUM 0x2
+#define SETUP_MSG_SIZE 0x4
+
+/* Ring layouts inside region 0 (buffers go anywhere in either region). */
+struct ring_layout {
+	uint16_t size;
+	uint32_t tx_desc, tx_avail, tx_used, rx_desc, rx_avail, rx_used;
+};
+
+static const struct ring_layout ring16 = { 16, 0x000, 0x100, 0x140, 0x200, 0x300, 0x340 };
+static const struct ring_layout ring64 = { 64, 0x000, 0x400, 0x500, 0x800, 0xc00, 0xd00 };
 
 struct fuzz_dev {
 	struct vb_mem mem;
 	struct vb_vq tx, rx;
 	struct host host;
 	struct vb_chain rx_chain;
+	uint64_t bad_chains;
 	uint8_t *region[2];
 };
 
-static void check_used(const struct vb_vq *vq, uint16_t from)
+/* What a tx burst published: heads inside the ring, len 0 (we wrote nothing into a readable chain). */
+static void check_tx_used(const struct vb_vq *vq, uint16_t from)
 {
 	for (uint16_t i = from; i != vq->last_used_idx; i++) {
 		const struct vring_used_elem *e = &vq->used->ring[i & (vq->size - 1)];
 
-		if (e->id >= vq->size)
+		if (e->id >= vq->size || e->len)
 			abort();
 	}
 }
@@ -70,57 +87,65 @@ static void rx_put(void *ctx, const struct vb_chain *c, uint32_t written)
 {
 	struct fuzz_dev *d = ctx;
 
+	/*
+	 * Checked here, not in the used ring afterwards: a driver may point a later
+	 * rx buffer at its own used ring, and what it then reads there is its doing.
+	 */
+	if (c->head >= d->rx.size)
+		abort();
 	if (written > c->len)
 		abort();   /* the host claims more than the buffer holds */
 	vb_vq_push(&d->rx, c->head, written);
 }
 
+/* Faults of chains taken (a bad avail idx takes none). */
+static uint64_t chain_faults(const struct vb_vq *vq)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < VB_CHAIN__MAX; i++)
+		n += i == VB_CHAIN_BAD_AVAIL ? 0 : vq->faults[i];
+	return n;
+}
+
 static void poll_tx(struct fuzz_dev *d)
 {
-	uint16_t n = vb_vq_avail_count(&d->tx), from = d->tx.last_used_idx;
-	struct vb_chain c;
-	struct vsock_hdr h;
+	uint16_t avail = vb_vq_avail_count(&d->tx), from = d->tx.last_used_idx;
+	uint64_t faults = chain_faults(&d->tx), bad = d->bad_chains;
+	uint64_t bad_heads = d->tx.faults[VB_CHAIN_BAD_HEAD];
+	unsigned int n = vb_txq_poll(&d->tx, &d->mem, &d->host, &d->bad_chains);
 
-	for (uint16_t i = 0; i < n; i++) {
-		enum vb_chain_fault f = vb_vq_pop(&d->tx, &d->mem, false, &c);
-		enum vb_pkt_fault pf;
-
-		if (f != VB_CHAIN_OK) {
-			if (f != VB_CHAIN_BAD_HEAD)
-				vb_vq_push(&d->tx, c.head, 0);
-			continue;
-		}
-		pf = vb_pkt_parse(&c, &h);
-		if (pf == VB_PKT_OK)
-			host_recv(&d->host, &h, &c);
-		else
-			host_recv_bad(&d->host, &h, pf);
-		vb_vq_push(&d->tx, c.head, 0);
-	}
-	vb_vq_flush(&d->tx);
-	check_used(&d->tx, from);
+	if (n != (avail > VB_TXQ_BURST ? VB_TXQ_BURST : avail))
+		abort();   /* took more or less than was there */
+	if (d->bad_chains - bad != chain_faults(&d->tx) - faults)
+		abort();   /* a fault not counted, or counted twice */
+	bad_heads = d->tx.faults[VB_CHAIN_BAD_HEAD] - bad_heads;
+	if ((uint16_t)(d->tx.last_used_idx - from) != n - bad_heads)
+		abort();   /* a chain kept */
+	/* (only after a burst: the driver may point an rx buffer at its own used ring) */
+	if (n && d->tx.used->idx != d->tx.last_used_idx)
+		abort();   /* not published */
+	check_tx_used(&d->tx, from);
 }
 
 static void poll_rx(struct fuzz_dev *d)
 {
 	struct host_tx_ops ops = { .get = rx_get, .put = rx_put, .ctx = d };
-	uint16_t from = d->rx.last_used_idx;
 
 	if (!host_has_output(&d->host))
 		return;
 	host_output(&d->host, &ops);
 	vb_vq_flush(&d->rx);
-	check_used(&d->rx, from);
 }
 
-static void vq_setup(struct vb_vq *vq, uint8_t *base, uint32_t desc, uint32_t avail, uint32_t used,
-		     uint8_t flags)
+static void vq_setup(struct vb_vq *vq, uint8_t *base, uint16_t size, uint32_t desc, uint32_t avail,
+		     uint32_t used, uint8_t flags)
 {
 	memset(vq, 0, sizeof(*vq));
 	vq->desc = (struct vring_desc *)(base + desc);
 	vq->avail = (struct vring_avail *)(base + avail);
 	vq->used = (struct vring_used *)(base + used);
-	vq->size = RING;
+	vq->size = size;
 	vq->event_idx = flags & 1;
 	vq->indirect = flags & 2;
 	vq->callfd = -1;
@@ -136,7 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct fuzz_dev d;
 	struct host_cfg cfg = { .guest_cid = 3, .buf_alloc = 4096, .max_conns = MAX_CONNS,
 				.close_timeout_ms = 10, .ctl_port = 9999 };
-	uint8_t setup[8];
+	const struct ring_layout *l = &ring16;
+	uint8_t setup[8], v2 = 0, step = 1;
 	size_t n;
 
 	/* Set-up bytes first: modes, features, the driver's avail moves between passes. */
@@ -158,8 +184,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d.mem.r[0] = (struct vb_mem_region){ .gpa = GPA0, .size = REGION, .hva = (uintptr_t)d.region[0] };
 	d.mem.r[1] = (struct vb_mem_region){ .gpa = GPA0 + REGION, .size = REGION,
 					     .hva = (uintptr_t)d.region[1] };
-	vq_setup(&d.tx, d.region[0], TX_DESC, TX_AVAIL, TX_USED, setup[0]);
-	vq_setup(&d.rx, d.region[0], RX_DESC, RX_AVAIL, RX_USED, setup[0] >> 2);
+	if (SETUP_V2(setup[7]))
+		v2 = setup[7];
+	if (v2 & SETUP_RING64) {
+		l = &ring64;
+		step = 5;   /* moves of up to 75: past a group, a burst, and the ring */
+	}
+	vq_setup(&d.tx, d.region[0], l->size, l->tx_desc, l->tx_avail, l->tx_used, setup[0]);
+	vq_setup(&d.rx, d.region[0], l->size, l->rx_desc, l->rx_avail, l->rx_used, setup[0] >> 2);
+	d.bad_chains = 0;
+	cfg.no_checksum = v2 & SETUP_NO_CHECKSUM;
+	cfg.msg_size = v2 & SETUP_MSG_SIZE ? 16 + setup[6] / 2 : 0;
 	cfg.mode = setup[0] & 0x10 ? HOST_ECHO : HOST_SINK;
 	cfg.verify = setup[0] & 0x20;
 	cfg.listen_port = setup[0] & 0x40 ? 1234 : 0;
@@ -170,8 +205,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int pass = 0; pass < 4; pass++) {
 		uint8_t mv = setup[1 + pass];
 
-		d.tx.avail->idx = (uint16_t)(d.tx.avail->idx + (mv & 0x0f) + (mv & 0x80 ? 0x7000 : 0));
-		d.rx.avail->idx = (uint16_t)(d.rx.avail->idx + (mv >> 4 & 0x07));
+		d.tx.avail->idx = (uint16_t)(d.tx.avail->idx + (mv & 0x0f) * step + (mv & 0x80 ? 0x7000 : 0));
+		d.rx.avail->idx = (uint16_t)(d.rx.avail->idx + (mv >> 4 & 0x07) * step);
 		poll_tx(&d);
 		host_tick(&d.host, (uint64_t)pass * setup[5]);
 		poll_rx(&d);
