@@ -10,7 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+
+#include "peer.h"
 
 #define MAX_ROWS 16
 
@@ -22,6 +23,7 @@ struct row {
 };
 
 static char dir[] = "/tmp/sp-vsock-lat-XXXXXX";
+static struct sp_peer sp_bench;
 
 static void make_dir(void)
 {
@@ -36,17 +38,21 @@ static void remove_dir(void)
 	cr_assert_eq(system(cmd), 0);
 }
 
+/* Runs sp-bench on sendpath-vsock with args (words separated by spaces); its exit code. */
 static int bench(const char *args)
 {
 	const char *exe = getenv("SP_BENCH");
-	char cmd[1024];
-	int st;
+	char words[256], *save;
+	char *argv[32] = { "timeout", "120", (char *)exe, "--backends", "sendpath-vsock", "--memcpy", "0",
+			   "--warmup", "0", "--out", dir };
+	int argc = 11;
 
 	cr_assert_not_null(exe, "SP_BENCH not set (run through meson test)");
-	snprintf(cmd, sizeof(cmd), "timeout 120 %s --backends sendpath-vsock --memcpy 0 --warmup 0 --out %s %s 2>%s/stderr",
-		 exe, dir, args, dir);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	snprintf(words, sizeof(words), "%s", args);
+	for (char *w = strtok_r(words, " ", &save); w && argc < 31; w = strtok_r(NULL, " ", &save))
+		argv[argc++] = w;
+	sp_peer_start(&sp_bench, "vsock-lat", argv);
+	return sp_peer_reap(&sp_bench, sp_peer_now() + 130);
 }
 
 /* The CSV by column name; then each row's latency sample count from bench.json, in row order. */
@@ -111,7 +117,7 @@ static void expect_latency(const char *args, int points)
 	int n;
 
 	make_dir();
-	cr_assert_eq(bench(args), 0, "sp-bench %s failed (see %s/stderr)", args, dir);
+	cr_assert_eq(bench(args), 0, "sp-bench %s failed: %s", args, sp_peer_slurp(sp_bench.err));
 	n = read_rows(rows);
 	cr_assert_eq(n, points);
 	for (int i = 0; i < n; i++) {
@@ -129,6 +135,7 @@ static void expect_latency(const char *args, int points)
 			  "size %lu batch %lu: %s", r->size, r->batch, r->note);
 	}
 	remove_dir();
+	sp_peer_drop(&sp_bench);
 }
 
 Test(vsock_latency, columns_filled_and_ordered)

@@ -7,7 +7,6 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +14,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rte_hash_crc.h>
 #include <rte_mbuf.h>
 
+#include "peer.h"
 #include "sp_env.h"
 #include "virtio_vsock.h"
 #include "vsock_proto.h"
@@ -36,52 +34,40 @@
 #define CHUNK 4052
 
 static char dir[64], sock[128], ctlpath[160];
-static pid_t backend = -1;
+static struct sp_peer backend;
 static struct sp_vsock_dev *dev;
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
+/* extra: the backend's further options, separated by spaces (at most four words). */
 static void start_backend(const char *extra)
 {
+	char cid[16], cpu[16], opt[64];
 	struct stat st;
+	int first, last;
 
 	snprintf(dir, sizeof(dir), "/tmp/sp-be-e2e.XXXXXX");
 	cr_assert(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/v.sock", dir);
 	snprintf(ctlpath, sizeof(ctlpath), "%s/v.sock.ctl", dir);
-	backend = fork();
-	cr_assert(backend >= 0);
-	if (backend == 0) {
-		char cmd[512];
+	snprintf(cid, sizeof(cid), "%d", GUEST_CID);
+	sp_peer_cpus(&first, &last);       /* our EAL is on CPU 0 */
+	snprintf(cpu, sizeof(cpu), "%d", last);
+	snprintf(opt, sizeof(opt), "%s", extra);
+	char *argv[16] = { "timeout", "-s", "INT", "60", BACKEND_PATH, "--socket", sock, "--cid", cid,
+			   "--cpu", cpu };
+	int argc = 11;
 
-		snprintf(cmd, sizeof(cmd), "exec timeout -s INT 60 %s --socket %s --cid %d %s >%s/out 2>%s/err",
-			 BACKEND_PATH, sock, GUEST_CID, extra, dir, dir);
-		setenv("SP_CPU", "1", 0);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100 && (stat(ctlpath, &st) < 0 || stat(sock, &st) < 0); i++)
-		usleep(50000);
+	for (char *save, *w = strtok_r(opt, " ", &save); w && argc < 15; w = strtok_r(NULL, " ", &save))
+		argv[argc++] = w;
+	sp_peer_start(&backend, "be-e2e", argv);
+	sp_peer_wait_err(&backend, "serving", sp_peer_now() + 10);
+	sp_peer_ctl_connect(&backend, ctlpath, sp_peer_now() + 5);
 	cr_assert(stat(sock, &st) == 0, "backend did not listen on %s", sock);
 	cr_assert_eq(st.st_mode & 0777, 0600, "vhost-user socket must be owner-only");
 }
 
 static int stop_backend(void)
 {
-	int status = 0;
-
-	if (backend < 0)
-		return -1;
-	kill(backend, SIGINT);
-	waitpid(backend, &status, 0);
-	backend = -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return sp_peer_stop(&backend, SIGINT, 10);
 }
 
 static void start_eal(void)
@@ -108,11 +94,12 @@ static void fini(void)
 		sp_vsock_dev_destroy(dev);
 	dev = NULL;
 	stop_backend();
+	if (getenv("SP_TEST_KEEP"))   /* keep the backend's out/err (under /tmp) for a look */
+		sp_peer_kill(&backend);
+	else
+		sp_peer_drop(&backend);
 	if (dir[0]) {
 		char cmd[128];
-
-		if (getenv("SP_TEST_KEEP"))   /* keep the backend's out/err for a look */
-			return;
 
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		if (system(cmd) != 0)
@@ -122,46 +109,9 @@ static void fini(void)
 }
 
 /* One control line, one reply line. */
-static char *ctl(const char *cmd)
+static const char *ctl(const char *cmd)
 {
-	static char reply[65536];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	size_t got = 0;
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	strcpy(sa.sun_path, ctlpath);
-	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	cr_assert(write(fd, cmd, strlen(cmd)) == (ssize_t)strlen(cmd));
-	cr_assert(write(fd, "\n", 1) == 1);
-	while (got < sizeof(reply) - 1) {
-		ssize_t r = read(fd, reply + got, sizeof(reply) - 1 - got);
-
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-		if (reply[got - 1] == '\n')
-			break;
-	}
-	close(fd);
-	reply[got] = '\0';
-	if (got)
-		reply[got - 1] = '\0';
-	return reply;
-}
-
-/* A number after "key": in a JSON line (first occurrence after from). */
-static long long json_num(const char *s, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(s, pat);
-	cr_assert(p, "no %s in %s", key, s);
-	p += strlen(pat);
-	if (*p == '"')
-		p++;
-	return strtoll(p, NULL, 0);
+	return sp_peer_ctl(&backend, "%s", cmd);
 }
 
 /* What the driver knows of the host's buffer. */
@@ -174,7 +124,7 @@ static void send_pkt(uint16_t op, uint32_t flags, const uint8_t *data, uint32_t 
 			       .dst_port = PORT, .len = len, .type = VSOCK_TYPE_STREAM, .op = op,
 			       .flags = flags, .buf_alloc = 256 * 1024, .fwd_cnt = cr.fwd_cnt };
 	char *p;
-	double t0 = now_s();
+	double t0 = sp_peer_now();
 
 	cr_assert(m);
 	p = rte_pktmbuf_append(m, sizeof(h) + len);
@@ -183,7 +133,7 @@ static void send_pkt(uint16_t op, uint32_t flags, const uint8_t *data, uint32_t 
 	if (len)
 		memcpy(p + sizeof(h), data, len);
 	while (sp_vsock_tx_burst(dev, &m, 1) != 1)
-		cr_assert(now_s() - t0 < 5, "tx ring stuck");
+		cr_assert(sp_peer_now() - t0 < 5, "tx ring stuck");
 }
 
 /* Next packet from the host; op 0 when none came within the time. */
@@ -191,9 +141,9 @@ static struct vsock_hdr recv_pkt(double timeout)
 {
 	struct vsock_hdr h = { 0 };
 	struct rte_mbuf *m;
-	double t0 = now_s();
+	double t0 = sp_peer_now();
 
-	while (now_s() - t0 < timeout) {
+	while (sp_peer_now() - t0 < timeout) {
 		if (sp_vsock_rx_burst(dev, &m, 1) == 1) {
 			vsock_hdr_decode(&h, rte_pktmbuf_mtod(m, void *));
 			cr.fwd_cnt += h.op == VSOCK_OP_RW ? h.len : 0;
@@ -228,10 +178,10 @@ static uint32_t send_stream(uint64_t len)
 	while (off < len) {
 		uint32_t n = len - off < CHUNK ? (uint32_t)(len - off) : CHUNK;
 		struct rte_mbuf *m;
-		double t0 = now_s();
+		double t0 = sp_peer_now();
 
 		while (vsock_peer_free(&cr) < n) {
-			cr_assert(now_s() - t0 < 5, "no credit came back from the host");
+			cr_assert(sp_peer_now() - t0 < 5, "no credit came back from the host");
 			if (sp_vsock_rx_burst(dev, &m, 1) == 1) {
 				struct vsock_hdr h;
 
@@ -258,17 +208,18 @@ Test(backend_e2e, stream_checksum_and_close)
 	uint64_t total = 32ull << 20;
 	uint32_t crc;
 	struct vsock_hdr h;
-	char *s, want[32];
+	const char *s;
+	char want[32];
 	double t0;
 
 	start_backend("--verify --expect-bytes 33554432");
 	start_eal();
 	open_dev();
 	connect_host();
-	t0 = now_s();
+	t0 = sp_peer_now();
 	crc = send_stream(total);
 	fprintf(stderr, "backend_e2e: %llu MiB in %.2f s\n", (unsigned long long)(total >> 20),
-		now_s() - t0);
+		sp_peer_now() - t0);
 	/* close(): SHUTDOWN both; the host answers with RST. */
 	send_pkt(VSOCK_OP_SHUTDOWN, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND, NULL, 0);
 	do
@@ -276,10 +227,11 @@ Test(backend_e2e, stream_checksum_and_close)
 	while (h.op == VSOCK_OP_CREDIT_UPDATE);
 	cr_assert_eq(h.op, VSOCK_OP_RST);
 	s = ctl("stats");
-	cr_assert_eq(json_num(s, "conns_open"), 0);
-	cr_assert_eq(json_num(s, "credit_violations"), 0);
-	cr_assert_eq(json_num(s, "verify_errors"), 0);
-	cr_assert_eq(json_num(strstr(s, "\"closed\""), "rx_bytes"), (long long)total);
+	cr_assert_eq(sp_peer_json_num(s, "conns_open"), 0);
+	cr_assert_eq(sp_peer_json_num(s, "credit_violations"), 0);
+	cr_assert_eq(sp_peer_json_num(s, "verify_errors"), 0);
+	cr_assert(strstr(s, "\"closed\""), "%s", s);
+	cr_assert_eq(sp_peer_json_num(strstr(s, "\"closed\""), "rx_bytes"), (long long)total);
 	snprintf(want, sizeof(want), "\"crc32c\":\"0x%08x\"", crc);
 	cr_assert(strstr(strstr(s, "\"closed\""), want), "checksum %s not in %s", want, s);
 	cr_assert_eq(stop_backend(), 0, "backend exit status");
@@ -293,7 +245,7 @@ Test(backend_e2e, refused_connection_gets_rst)
 	cr_assert_str_eq(ctl("refuse on"), "ok");
 	send_pkt(VSOCK_OP_REQUEST, 0, NULL, 0);
 	cr_assert_eq(recv_pkt(3).op, VSOCK_OP_RST);
-	cr_assert_eq(json_num(ctl("stats"), "conns_refused"), 1);
+	cr_assert_eq(sp_peer_json_num(ctl("stats"), "conns_refused"), 1);
 	cr_assert_str_eq(ctl("refuse off"), "ok");
 	connect_host();
 }
@@ -312,13 +264,13 @@ Test(backend_e2e, host_shutdown_and_rst_reach_the_driver)
 	cr_assert_eq(h.flags, VSOCK_SHUTDOWN_SEND);
 	cr_assert_str_eq(ctl("rst"), "ok 1");
 	cr_assert_eq(recv_pkt(3).op, VSOCK_OP_RST);
-	cr_assert_eq(json_num(ctl("stats"), "conns_open"), 0);
+	cr_assert_eq(sp_peer_json_num(ctl("stats"), "conns_open"), 0);
 }
 
 Test(backend_e2e, credit_violation_is_counted_and_fails_the_exit_status)
 {
 	static uint8_t buf[CHUNK];
-	char *s;
+	const char *s;
 
 	start_backend("");
 	start_eal();
@@ -330,8 +282,9 @@ Test(backend_e2e, credit_violation_is_counted_and_fails_the_exit_status)
 		send_pkt(VSOCK_OP_RW, 0, buf, CHUNK);
 	usleep(200000);
 	s = ctl("stats");
-	cr_assert_geq(json_num(s, "credit_violations"), 1, "%s", s);
-	cr_assert_eq(json_num(strstr(s, "\"conns\""), "rx_bytes"), 256 * 1024 / CHUNK * CHUNK);
+	cr_assert_geq(sp_peer_json_num(s, "credit_violations"), 1, "%s", s);
+	cr_assert(strstr(s, "\"conns\""), "%s", s);
+	cr_assert_eq(sp_peer_json_num(strstr(s, "\"conns\""), "rx_bytes"), 256 * 1024 / CHUNK * CHUNK);
 	cr_assert_eq(stop_backend(), 3);
 }
 
@@ -351,13 +304,13 @@ Test(backend_e2e, second_frontend_refused_while_one_is_connected)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	cr_assert_eq(read(fd, &c, 1), 0, "the backend hangs up on a second frontend");
 	close(fd);
-	cr_assert_eq(json_num(ctl("stats"), "frontends_refused"), 1);
+	cr_assert_eq(sp_peer_json_num(ctl("stats"), "frontends_refused"), 1);
 	connect_host();
 }
 
 Test(backend_e2e, frontend_reconnects_after_disconnect)
 {
-	char *s;
+	const char *s;
 
 	start_backend("");
 	start_eal();
@@ -367,11 +320,11 @@ Test(backend_e2e, frontend_reconnects_after_disconnect)
 	dev = NULL;
 	usleep(200000);
 	s = ctl("stats");
-	cr_assert_eq(json_num(s, "conns_open"), 0, "the frontend's connections went with it");
-	cr_assert_eq(json_num(s, "frontends_gone"), 1);
+	cr_assert_eq(sp_peer_json_num(s, "conns_open"), 0, "the frontend's connections went with it");
+	cr_assert_eq(sp_peer_json_num(s, "frontends_gone"), 1);
 	open_dev();
 	connect_host();
-	cr_assert_eq(json_num(ctl("stats"), "frontends_accepted"), 2);
+	cr_assert_eq(sp_peer_json_num(ctl("stats"), "frontends_accepted"), 2);
 }
 
 Test(backend_e2e, echo_returns_the_stream)
@@ -385,8 +338,8 @@ Test(backend_e2e, echo_returns_the_stream)
 	open_dev();
 	connect_host();
 	send_stream(total);   /* fits the 256 KiB the driver advertised: no CREDIT_UPDATE needed */
-	t0 = now_s();
-	while (got < total && now_s() - t0 < 5) {
+	t0 = sp_peer_now();
+	while (got < total && sp_peer_now() - t0 < 5) {
 		struct rte_mbuf *m;
 		struct vsock_hdr h;
 
@@ -411,7 +364,7 @@ Test(backend_e2e, echo_returns_the_stream)
 	for (uint64_t i = 0; i < total; i++)
 		cr_assert_eq(back[i], (uint8_t)(i ^ (i >> 8) ^ (i >> 16) ^ (i >> 24)), "byte %llu",
 			     (unsigned long long)i);
-	cr_assert_eq(json_num(ctl("stats"), "tx_bytes"), (long long)total);
+	cr_assert_eq(sp_peer_json_num(ctl("stats"), "tx_bytes"), (long long)total);
 }
 
 /* Not a pass/fail on speed: prints the packet rate, asserts only that all arrived. */
@@ -425,13 +378,13 @@ Test(backend_e2e, rate_of_64_byte_packets)
 			       .op = VSOCK_OP_RW, .buf_alloc = 256 * 1024 };
 	uint64_t sent = 0;
 	double t0, dt;
-	char *s;
+	const char *s;
 
 	start_backend("--poll");
 	start_eal();
 	open_dev();
 	connect_host();
-	t0 = now_s();
+	t0 = sp_peer_now();
 	while (sent < PKTS) {
 		uint16_t n = 0, k;
 		struct rte_mbuf *r;
@@ -463,14 +416,14 @@ Test(backend_e2e, rate_of_64_byte_packets)
 			vsock_credit_return(&cr, sizeof(payload));
 		}
 		sent += k;
-		cr_assert(now_s() - t0 < 60, "stuck at %llu packets", (unsigned long long)sent);
+		cr_assert(sp_peer_now() - t0 < 60, "stuck at %llu packets", (unsigned long long)sent);
 	}
 	do {
 		s = ctl("stats");
-	} while (json_num(s, "rx_pkts") < PKTS + 1 && now_s() - t0 < 60);
-	dt = now_s() - t0;
-	cr_assert_eq(json_num(s, "rx_bytes"), (long long)PKTS * sizeof(payload));
-	cr_assert_eq(json_num(s, "credit_violations"), 0);
+	} while (sp_peer_json_num(s, "rx_pkts") < PKTS + 1 && sp_peer_now() - t0 < 60);
+	dt = sp_peer_now() - t0;
+	cr_assert_eq(sp_peer_json_num(s, "rx_bytes"), (long long)PKTS * sizeof(payload));
+	cr_assert_eq(sp_peer_json_num(s, "credit_violations"), 0);
 	fprintf(stderr, "backend_e2e: %d packets of 64 bytes in %.3f s: %.2f Mpps (driver cpu 0, backend cpu 1)\n",
 		PKTS, dt, PKTS / dt / 1e6);
 }
@@ -494,11 +447,11 @@ Test(backend_e2e, echo_a_mebibyte_with_credit_both_ways)
 	start_eal();
 	open_dev();
 	connect_host();
-	t0 = now_s();
+	t0 = sp_peer_now();
 	while (got < TOTAL) {
 		struct rte_mbuf *m;
 
-		cr_assert(now_s() - t0 < 20, "stalled: sent %llu got %llu, backend %s",
+		cr_assert(sp_peer_now() - t0 < 20, "stalled: sent %llu got %llu, backend %s",
 			  (unsigned long long)sent, (unsigned long long)got, ctl("stats"));
 		if (sent < TOTAL) {
 			uint32_t n = TOTAL - sent < CHUNK ? (uint32_t)(TOTAL - sent) : CHUNK;
@@ -536,5 +489,5 @@ Test(backend_e2e, echo_a_mebibyte_with_credit_both_ways)
 		}
 	}
 	cr_assert_arr_eq(back, out_, TOTAL);
-	cr_assert_eq(json_num(ctl("stats"), "credit_violations"), 0);
+	cr_assert_eq(sp_peer_json_num(ctl("stats"), "credit_violations"), 0);
 }

@@ -15,14 +15,12 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
+#include "peer.h"
 #include "vsock_proto.h"
 
 #ifndef BACKEND_PATH
@@ -37,7 +35,7 @@
 #define BUF_OFF 0x10000u
 
 static char dir[64], sock[128], ctlpath[160];
-static pid_t backend = -1;
+static struct sp_peer backend;
 static int vfd = -1, kick[2] = { -1, -1 }, call[2] = { -1, -1 };
 static uint8_t *mem;
 
@@ -92,69 +90,42 @@ static uint64_t vu_get_u64(uint32_t req)
 
 static void start_backend(void)
 {
-	struct stat st;
+	char *argv[] = { "timeout", "-s", "INT", "60", BACKEND_PATH, "--socket", sock, "--cid", "3", NULL };
 
 	snprintf(dir, sizeof(dir), "/tmp/sp-be-hostile.XXXXXX");
 	cr_assert(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/v.sock", dir);
 	snprintf(ctlpath, sizeof(ctlpath), "%s/v.sock.ctl", dir);
-	backend = fork();
-	cr_assert(backend >= 0);
-	if (backend == 0) {
-		char cmd[512];
-
-		snprintf(cmd, sizeof(cmd), "exec timeout -s INT 60 %s --socket %s --cid 3 >%s/out 2>%s/err",
-			 BACKEND_PATH, sock, dir, dir);
-		setenv("SP_CPU", "1", 0);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 100 && (stat(ctlpath, &st) < 0 || stat(sock, &st) < 0); i++)
-		usleep(50000);
-	cr_assert(stat(sock, &st) == 0, "backend did not listen");
+	sp_peer_start(&backend, "be-hostile", argv);
+	sp_peer_wait_err(&backend, "serving", sp_peer_now() + 10);
+	sp_peer_ctl_connect(&backend, ctlpath, sp_peer_now() + 5);
 }
 
 static void fini(void)
 {
-	int status;
 	char cmd[128];
 
 	if (vfd >= 0)
 		close(vfd);
-	if (backend > 0) {
-		kill(backend, SIGINT);
-		waitpid(backend, &status, 0);
-	}
+	sp_peer_stop(&backend, SIGINT, 10);
+	sp_peer_drop(&backend);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (dir[0] && system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
 
-static char *ctl(const char *cmd)
+static const char *stats(void)
 {
-	static char reply[65536];
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	ssize_t got;
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	strcpy(sa.sun_path, ctlpath);
-	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	cr_assert(dprintf(fd, "%s\n", cmd) > 0);
-	got = read(fd, reply, sizeof(reply) - 1);
-	close(fd);
-	reply[got > 0 ? got : 0] = '\0';
-	return reply;
+	return sp_peer_ctl(&backend, "stats");
 }
 
 static long long stat_num(const char *key)
 {
-	char pat[64];
-	const char *s = ctl("stats"), *p;
+	const char *s = stats();
+	double v = sp_peer_json_num(s, key);
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(s, pat);
-	cr_assert(p, "no %s in %s", key, s);
-	return strtoll(p + strlen(pat), NULL, 0);
+	cr_assert(v >= 0, "no %s in %s", key, s);
+	return (long long)v;
 }
 
 static uint64_t gpa_of(const void *p)
@@ -273,9 +244,9 @@ Test(backend_hostile, broken_chains_and_headers_are_counted_and_survived)
 
 	start_backend();
 	frontend_up();
-	for (int i = 0; i < 100 && !strstr(ctl("stats"), "\"device_ready\":true"); i++)
+	for (int i = 0; i < 100 && !strstr(stats(), "\"device_ready\":true"); i++)
 		usleep(20000);
-	cr_assert(strstr(ctl("stats"), "\"device_ready\":true"), "rings did not come up: %s", ctl("stats"));
+	cr_assert(strstr(stats(), "\"device_ready\":true"), "rings did not come up: %s", stats());
 
 	/* 1. a good REQUEST, to have a connection to reset later */
 	hdr_at(txbuf(0), VSOCK_OP_REQUEST, 0);
@@ -305,7 +276,7 @@ Test(backend_hostile, broken_chains_and_headers_are_counted_and_survived)
 	used += 5;  /* the bad head cannot be given back */
 	tx_wait_used(used);
 
-	cr_assert_eq(stat_num("bad_chains"), 5, "%s", ctl("stats"));
+	cr_assert_eq(stat_num("bad_chains"), 5, "%s", stats());
 	cr_assert_eq(stat_num("bad_addr"), 1);
 	cr_assert_eq(stat_num("len_overflow"), 1);
 	cr_assert_eq(stat_num("too_long"), 1);

@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <rte_cycles.h>
 
 #include "host.h"
+#include "peer.h"
 #include "txq.h"
 
 #define GUEST 3
@@ -156,24 +156,37 @@ Test(backend_sink, a_burst_takes_at_most_the_burst_and_the_rest_waits)
 	cr_assert_eq(vq.used->idx, 100);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
+/* A capacity run: wall time and TSC cycles from its start. */
+struct run {
+	double s0, secs;
+	uint64_t t0, cyc;
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+static void run_start(struct run *r)
+{
+	r->s0 = sp_peer_now();
+	r->t0 = rte_rdtsc();
+}
+
+/* Ends the run, which the sink must have taken whole: no bad chain, no credit broken, every byte. */
+static void run_end(struct run *r, uint64_t pkts, uint32_t pkt_bytes)
+{
+	r->cyc = rte_rdtsc() - r->t0;
+	r->secs = sp_peer_now() - r->s0;
+	cr_assert_eq(bad_chains, 0);
+	cr_assert_eq(h.n.credit_violations, 0);
+	cr_assert_eq(h.n.rx_bytes, pkts * pkt_bytes);
 }
 
 static void capacity(const char *what)
 {
 	const char *env = getenv("SP_SINK_PKTS");
-	uint64_t want = env ? strtoull(env, NULL, 0) : 1000000, done = 0, t0, cyc;
-	double s0, secs;
+	uint64_t want = env ? strtoull(env, NULL, 0) : 1000000, done = 0;
+	struct run r;
 
 	for (unsigned int i = 0; i < QSZ; i++)
 		put_rw(i, 64, 0);
-	s0 = now_s();
-	t0 = rte_rdtsc();
+	run_start(&r);
 	while (done < want) {
 		unsigned int n;
 
@@ -185,15 +198,11 @@ static void capacity(const char *what)
 				host_output(&h, &rx_ops);
 		}
 	}
-	cyc = rte_rdtsc() - t0;
-	secs = now_s() - s0;
-	cr_assert_eq(bad_chains, 0);
-	cr_assert_eq(h.n.credit_violations, 0);
-	cr_assert_eq(h.n.rx_bytes, done * 64);
+	run_end(&r, done, 64);
 	cr_assert_eq(h.probe.messages, done);
 	cr_assert_gt(rx_sent, 1, "credit went back");
 	fprintf(stderr, "sink capacity (64 B RW, %s, one core, cache-hot): %.2f Mpkt/s, %.0f TSC cycles/pkt, %.1f ns/pkt\n",
-		what, (double)done / secs / 1e6, (double)cyc / (double)done, secs * 1e9 / (double)done);
+		what, (double)done / r.secs / 1e6, (double)r.cyc / (double)done, r.secs * 1e9 / (double)done);
 }
 
 Test(backend_sink, capacity_64_byte_packets)
@@ -212,11 +221,11 @@ static void capacity_64k(const char *what)
 {
 	enum { SEGS = 16, CHAINS = QSZ / (SEGS + 1) };
 	const char *env = getenv("SP_SINK_PKTS");
-	uint64_t want = env ? strtoull(env, NULL, 0) / 64 : 20000, done = 0, t0, cyc;
+	uint64_t want = env ? strtoull(env, NULL, 0) / 64 : 20000, done = 0;
 	struct vsock_hdr hd = { .src_cid = GUEST, .dst_cid = 2, .src_port = 5000, .dst_port = 1234,
 				.len = SEGS * 4096, .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RW,
 				.buf_alloc = 262144 };
-	double s0, secs;
+	struct run r;
 
 	struct conn *c = TAILQ_FIRST(&h.conns);
 
@@ -236,8 +245,7 @@ static void capacity_64k(const char *what)
 							      .next = (uint16_t)(d + k + 1) };
 	}
 	memset(mem + BIG_OFF, 0x5a, SEGS * 4096);
-	s0 = now_s();
-	t0 = rte_rdtsc();
+	run_start(&r);
 	while (done < want) {
 		unsigned int n;
 
@@ -250,14 +258,10 @@ static void capacity_64k(const char *what)
 		host_conn_mark(&h, c, CONN_TX_CREDIT);
 		host_output(&h, &rx_ops);
 	}
-	cyc = rte_rdtsc() - t0;
-	secs = now_s() - s0;
-	cr_assert_eq(bad_chains, 0);
-	cr_assert_eq(h.n.credit_violations, 0);
-	cr_assert_eq(h.n.rx_bytes, done * 65536);
+	run_end(&r, done, 65536);
 	fprintf(stderr, "sink capacity (64 KiB RW in 17 buffers, %s, one core, cache-hot): %.0f kpkt/s = %.1f Gbit/s, "
-		"%.0f TSC cycles/pkt\n", what, (double)done / secs / 1e3, (double)done * 65536 * 8 / secs / 1e9,
-		(double)cyc / (double)done);
+		"%.0f TSC cycles/pkt\n", what, (double)done / r.secs / 1e3, (double)done * 65536 * 8 / r.secs / 1e9,
+		(double)r.cyc / (double)done);
 }
 
 Test(backend_sink, capacity_64_kib_packets)
