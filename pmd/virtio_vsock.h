@@ -7,7 +7,9 @@
  *
  * Devices are created by EAL from
  *   --vdev=virtio_vsock0,path=SOCK[,cid=N][,queue_size=N][,pool_size=N][,big_pool=N][,connect_ms=N]
- *   --vdev=virtio_vsock_pci0,pci=0000:00:04.0[,...]     (virtio-pci via vfio-pci)
+ *   -a 0000:00:04.0[,...]   (virtio-pci via vfio-pci, found by DPDK's PCI bus and
+ *                            named by its address; see pmd/pci_bus.c)
+ *   --vdev=virtio_vsock_pci0,pci=0000:00:04.0[,...]     (the same, under --no-pci)
  * or by sp_vsock_dev_create() with the same arguments. cid= overrides the
  * config space (needed when the backend does not offer GET_CONFIG);
  * queue_size (power of two, 64..4096) applies to rx and tx: by default 256,
