@@ -66,43 +66,6 @@ static void nap(double s)
 	nanosleep(&ts, NULL);
 }
 
-static double json_num(const char *json, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
-}
-
-/*
- * The sink's "latency_hist":[[upper_ns,count],...] into row->lat's buckets, for
- * the report's CDF. The sink's buckets are finer than ours and aligned with
- * them, so each lands whole in one of ours. Anything malformed: no buckets.
- */
-static void sink_buckets(const char *json, struct bench_row *row)
-{
-	const char *p = strstr(json, "\"latency_hist\":[");
-	unsigned long long upper, count;
-	int used;
-
-	sp_hist_reset(&row->lat);
-	if (!p)
-		return;
-	p += strlen("\"latency_hist\":[");
-	while (sscanf(p, "[%llu,%llu]%n", &upper, &count, &used) == 2) {
-		row->lat.bucket[sp_hist_index(upper)] += count;
-		row->lat.count += count;
-		p += used;
-		if (*p == ']')
-			return;
-		if (*p++ != ',')
-			break;
-	}
-	sp_hist_reset(&row->lat);
-}
-
 /* The sender, in the point's own process: writes the row to fd and exits. */
 static void sender_main(const struct bench_cfg *cfg, const struct bench_point *pt, struct bench_row *row,
 			const char *sock, int fd_out)
@@ -300,7 +263,7 @@ static int spudp_run(const struct bench_cfg *cfg, const struct bench_point *pt, 
 		goto out;
 	}
 	/* sent/received over the whole run (warm-up too): what the sink can check by sequence */
-	frames = (uint64_t)json_num(json, "frames");
+	frames = (uint64_t)bench_json_num(json, "frames");
 	nfrag = fragments(pt->size);
 	row->received = frames / nfrag;
 	if (nfrag > 1) {
@@ -309,21 +272,12 @@ static int spudp_run(const struct bench_cfg *cfg, const struct bench_point *pt, 
 		if (frames % nfrag)
 			snprintf(row->note, sizeof(row->note), "%llu frames are not whole datagrams of %u fragments",
 				 (unsigned long long)frames, nfrag);
-	} else if (json_num(json, "lost") > 0 || json_num(json, "duplicates") > 0 || json_num(json, "reordered") > 0)
+	} else if (bench_json_num(json, "lost") > 0 || bench_json_num(json, "duplicates") > 0 || bench_json_num(json, "reordered") > 0)
 		snprintf(row->note, sizeof(row->note), "sink: lost %.0f duplicates %.0f reordered %.0f",
-			 json_num(json, "lost"), json_num(json, "duplicates"), json_num(json, "reordered"));
+			 bench_json_num(json, "lost"), bench_json_num(json, "duplicates"), bench_json_num(json, "reordered"));
 	else
 		snprintf(row->note, sizeof(row->note), "sent/received: whole run incl. warm-up; latency from sp-net-sink");
-	if (json_num(json, "samples") > 0) {
-		row->have_ext_latency = true;
-		row->ext_lat[0] = (uint64_t)json_num(json, "p50");
-		row->ext_lat[1] = (uint64_t)json_num(json, "p90");
-		row->ext_lat[2] = (uint64_t)json_num(json, "p99");
-		row->ext_lat[3] = (uint64_t)json_num(json, "p999");
-		row->ext_lat[4] = (uint64_t)json_num(json, "max");
-		row->ext_lat_count = (uint64_t)json_num(json, "samples");
-		sink_buckets(json, row);
-	}
+	bench_sink_latency(json, row);
 	ret = 0;
 out:
 	if (sink > 0)

@@ -215,58 +215,13 @@ static long long device_rx_pkts(const char *text)
 	return p ? strtoll(p + 10, NULL, 10) : -1;
 }
 
-static double json_num(const char *json, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
-}
-
-/* The sink's "latency_hist":[[upper_ns,count],...] into row->lat, for the CDF; malformed: none. */
-static void sink_buckets(const char *json, struct bench_row *row)
-{
-	const char *p = strstr(json, "\"latency_hist\":[");
-	unsigned long long upper, count;
-	int used;
-
-	sp_hist_reset(&row->lat);
-	if (!p)
-		return;
-	p += strlen("\"latency_hist\":[");
-	if (*p == ']')
-		return;
-	while (sscanf(p, "[%llu,%llu]%n", &upper, &count, &used) == 2) {
-		row->lat.bucket[sp_hist_index(upper)] += count;
-		row->lat.count += count;
-		p += used;
-		if (*p == ']')
-			return;
-		if (*p++ != ',')
-			break;
-	}
-	sp_hist_reset(&row->lat);
-}
-
 /* The sink's probe counters and latency percentiles into the row; false when it has none. */
 static bool sink_latency(const char *text, struct bench_row *row)
 {
 	const char *probe = strstr(text, "\"probe\":{");
 	const char *lat = strstr(text, "\"latency_ns\":{");
 
-	if (!probe || !lat || json_num(lat, "samples") <= 0)
-		return false;
-	row->have_ext_latency = true;
-	row->ext_lat[0] = (uint64_t)json_num(lat, "p50");
-	row->ext_lat[1] = (uint64_t)json_num(lat, "p90");
-	row->ext_lat[2] = (uint64_t)json_num(lat, "p99");
-	row->ext_lat[3] = (uint64_t)json_num(lat, "p999");
-	row->ext_lat[4] = (uint64_t)json_num(lat, "max");
-	row->ext_lat_count = (uint64_t)json_num(lat, "samples");
-	sink_buckets(lat, row);
-	return true;
+	return probe && lat && bench_sink_latency(lat, row);
 }
 
 static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt, struct bench_row *row)
@@ -347,13 +302,13 @@ static int spvsock_run(const struct bench_cfg *cfg, const struct bench_point *pt
 	if ((uint64_t)rx != row->sent)
 		snprintf(row->note, sizeof(row->note), "bytes: sent %llu, device consumed %lld",
 			 (unsigned long long)row->sent, rx);
-	else if (json_num(text, "seq_errors") > 0 || json_num(text, "bad_stamps") > 0)
+	else if (bench_json_num(text, "seq_errors") > 0 || bench_json_num(text, "bad_stamps") > 0)
 		snprintf(row->note, sizeof(row->note), "sink: %.0f probes out of sequence, %.0f bad stamps",
-			 json_num(text, "seq_errors"), json_num(text, "bad_stamps"));
+			 bench_json_num(text, "seq_errors"), bench_json_num(text, "bad_stamps"));
 	else
 		snprintf(row->note, sizeof(row->note), "stream: msgs = bytes/size; %lld packets at the device, "
 			 "sink busy %.0f ns/packet%s%s; %s", device_rx_pkts(text),
-			 device_rx_pkts(text) > 0 ? json_num(text, "busy_ns") / (double)device_rx_pkts(text) : 0,
+			 device_rx_pkts(text) > 0 ? bench_json_num(text, "busy_ns") / (double)device_rx_pkts(text) : 0,
 			 cfg->vsock_buf ? ", peer buf_alloc " : "", buf_alloc,
 			 row->have_ext_latency ? "latency from the sink's probes" : "no latency (no stamped message)");
 	/* whole messages; a last partial one counts on both sides alike */

@@ -158,4 +158,9 @@ int bench_write_json(const char *path, const struct bench_machine *m, const stru
 		     const struct bench_backend_status *st, unsigned int nst,
 		     const struct bench_row *rows, unsigned int n);
 
+/* A sendpath sink's JSON: a number by key (-1 when absent); its latency summary
+ * (samples, p50..max, latency_hist) into the row, false when it has no samples. */
+double bench_json_num(const char *json, const char *key);
+bool bench_sink_latency(const char *json, struct bench_row *row);
+
 #endif
