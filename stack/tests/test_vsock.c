@@ -187,6 +187,20 @@ static void teardown(void)
 	unlink(ctl_path);
 }
 
+/* n one-buffer messages of len bytes each, back to back in buf */
+static void mmsg_fill(struct mmsghdr *mm, struct iovec *iov, int n, size_t len)
+{
+	int i;
+
+	memset(mm, 0, sizeof(*mm) * (size_t)n);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = buf + (size_t)i * len;
+		iov[i].iov_len = len;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+}
+
 static int vsock_connected(int extra_flags)
 {
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_HOST, .svm_port = PORT };
@@ -410,13 +424,7 @@ Test(vsock, sendmmsg_counts_one_burst, .init = setup_no_event_idx, .fini = teard
 	int fd, i;
 
 	fd = vsock_connected(0);
-	memset(mm, 0, sizeof(mm));
-	for (i = 0; i < 16; i++) {
-		iov[i].iov_base = buf + i * 1000;
-		iov[i].iov_len = 1000;
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-	}
+	mmsg_fill(mm, iov, 16, 1000);
 	spin(20);
 	dev_stats(&a);
 	vsock_virtio_get_stats(&va);
@@ -578,13 +586,7 @@ Test(vsock, sendmmsg_rate_report, .init = setup_other_cpu, .fini = teardown)
 	uint64_t t0, t1, msgs = 0;
 	int fd = vsock_connected(0), i, r;
 
-	memset(mm, 0, sizeof(mm));
-	for (i = 0; i < 32; i++) {
-		iov[i].iov_base = buf + i * 64;
-		iov[i].iov_len = 64;
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-	}
+	mmsg_fill(mm, iov, 32, 64);
 	dev_stats(&a);
 	t0 = sp_now_ns();
 	do {
@@ -708,13 +710,7 @@ Test(vsock, sendmmsg_uio_maxiov_one_kick, .init = setup_big_ring, .fini = teardo
 	int fd, i;
 
 	fd = vsock_connected(0);
-	memset(mm, 0, sizeof(mm));
-	for (i = 0; i < UIO_MAXIOV; i++) {
-		iov[i].iov_base = buf + i * 64;
-		iov[i].iov_len = 64;
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-	}
+	mmsg_fill(mm, iov, UIO_MAXIOV, 64);
 	spin(20);
 	dev_stats(&a);
 	vsock_virtio_get_stats(&va);
@@ -843,16 +839,10 @@ Test(vsock, sendmmsg_longer_than_ring, .init = setup_no_event_idx, .fini = teard
 	static struct mmsghdr mm[UIO_MAXIOV];
 	static struct iovec iov[UIO_MAXIOV];
 	struct vsock_virtio_stats va, vb;
-	int fd, i;
+	int fd;
 
 	fd = vsock_connected(0);
-	memset(mm, 0, sizeof(mm));
-	for (i = 0; i < UIO_MAXIOV; i++) {
-		iov[i].iov_base = buf + i * 64;
-		iov[i].iov_len = 64;
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-	}
+	mmsg_fill(mm, iov, UIO_MAXIOV, 64);
 	spin(20);
 	vsock_virtio_get_stats(&va);
 	cr_assert_eq(sp_sendmmsg(fd, mm, UIO_MAXIOV, 0), UIO_MAXIOV);
@@ -870,15 +860,9 @@ Test(vsock, sendmmsg_1024_rate_report, .init = setup_big_ring_other_cpu, .fini =
 	static struct iovec iov[UIO_MAXIOV];
 	struct sp_vsock_stats a, b;
 	uint64_t t0, t1, msgs = 0;
-	int fd = vsock_connected(0), i, r;
+	int fd = vsock_connected(0), r;
 
-	memset(mm, 0, sizeof(mm));
-	for (i = 0; i < UIO_MAXIOV; i++) {
-		iov[i].iov_base = buf + i * 64;
-		iov[i].iov_len = 64;
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-	}
+	mmsg_fill(mm, iov, UIO_MAXIOV, 64);
 	dev_stats(&a);
 	t0 = sp_now_ns();
 	do {
