@@ -24,28 +24,10 @@
 #include "test_pmd_fake.h"
 #include "virtio_vsock.h"
 #include "vsock_proto.h"
+#include "fuzz_script.h"
 
 #define QSIZE 64
 #define MAX_TAKEN 64
-
-struct script {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint32_t take(struct script *s, unsigned int nbytes)
-{
-	uint32_t v = 0;
-
-	for (unsigned int i = 0; i < nbytes; i++) {
-		v |= (uint32_t)(s->left ? *s->p : 0) << (8 * i);
-		if (s->left) {
-			s->p++;
-			s->left--;
-		}
-	}
-	return v;
-}
 
 static struct {
 	int head[3][MAX_TAKEN];
@@ -93,14 +75,14 @@ static void check_accounting(struct sp_vsock_dev *dev)
 	}
 }
 
-static void tx_some(struct sp_vsock_dev *dev, struct script *s)
+static void tx_some(struct sp_vsock_dev *dev, struct fuzz_script *s)
 {
 	struct rte_mempool *mp = sp_vsock_dev_pool(dev);
 	struct rte_mbuf *pkts[16];
-	uint16_t n = 1 + take(s, 1) % 16, i, sent;
+	uint16_t n = 1 + fuzz_take(s, 1) % 16, i, sent;
 
 	for (i = 0; i < n; i++) {
-		uint32_t kind = take(s, 1), nseg = 1 + kind % 70, len = take(s, 2) % 4096;
+		uint32_t kind = fuzz_take(s, 1), nseg = 1 + kind % 70, len = fuzz_take(s, 2) % 4096;
 		struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
 		struct vsock_hdr h = { .src_cid = 42, .dst_cid = 2, .src_port = 1024, .dst_port = 5000,
 				       .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RW, .buf_alloc = 65536 };
@@ -132,20 +114,20 @@ static void tx_some(struct sp_vsock_dev *dev, struct script *s)
 	rte_pktmbuf_free_bulk(pkts + sent, n - sent);
 }
 
-static void run(struct sp_vsock_dev *dev, struct script *s)
+static void run(struct sp_vsock_dev *dev, struct fuzz_script *s)
 {
 	struct rte_mbuf *pkts[32];
 	uint32_t id;
 
 	while (s->left) {
-		uint8_t op = (uint8_t)take(s, 1);
+		uint8_t op = (uint8_t)fuzz_take(s, 1);
 		int q = op >> 4 & 1 ? TXQ : RXQ, h;
 
 		if ((op >> 5 & 3) == 3)
 			q = EVQ;
 		switch (op & 0x0f) {
 		case 0: /* the device takes what the driver made available */
-			for (uint32_t k = 1 + take(s, 1) % 16; k; k--) {
+			for (uint32_t k = 1 + fuzz_take(s, 1) % 16; k; k--) {
 				h = dev_take(q);
 				if (h < 0 || taken.n[q] == MAX_TAKEN)
 					break;
@@ -153,15 +135,15 @@ static void run(struct sp_vsock_dev *dev, struct script *s)
 			}
 			break;
 		case 1: { /* a used entry: a taken head or any id, any len */
-			uint32_t sel = take(s, 1), len = take(s, 4);
+			uint32_t sel = fuzz_take(s, 1), len = fuzz_take(s, 4);
 
-			h = sel & 0x80 ? (int)take(s, 2) : pick(q, sel);
+			h = sel & 0x80 ? (int)fuzz_take(s, 2) : pick(q, sel);
 			if (h >= 0)
 				dev_used(q, (uint32_t)h, len);
 			break;
 		}
 		case 2: { /* an rx packet: any header bytes, a len that may or may not agree */
-			uint32_t sel = take(s, 1), payload = take(s, 2);
+			uint32_t sel = fuzz_take(s, 1), payload = fuzz_take(s, 2);
 			const struct virtqueue *vq = fk.vq[RXQ];
 			uint8_t *buf;
 			uint32_t room;
@@ -173,7 +155,7 @@ static void run(struct sp_vsock_dev *dev, struct script *s)
 			room = vq->desc[h].len;
 			payload %= room - sizeof(struct vsock_hdr) + 1;
 			for (uint32_t k = 0; k < sizeof(struct vsock_hdr); k++)
-				buf[k] = (uint8_t)take(s, 1);
+				buf[k] = (uint8_t)fuzz_take(s, 1);
 			if (sel & 0x40) { /* a header that agrees with the buffer */
 				struct vsock_hdr hd;
 
@@ -184,11 +166,11 @@ static void run(struct sp_vsock_dev *dev, struct script *s)
 				vsock_hdr_encode(buf, &hd);
 			}
 			dev_used(RXQ, (uint32_t)h, (uint32_t)sizeof(struct vsock_hdr) + payload +
-				 (sel & 0x20 ? take(s, 1) : 0));
+				 (sel & 0x20 ? fuzz_take(s, 1) : 0));
 			break;
 		}
 		case 3:
-			check_rx(pkts, sp_vsock_rx_burst(dev, pkts, (uint16_t)(1 + take(s, 1) % 32)));
+			check_rx(pkts, sp_vsock_rx_burst(dev, pkts, (uint16_t)(1 + fuzz_take(s, 1) % 32)));
 			break;
 		case 4:
 			tx_some(dev, s);
@@ -197,7 +179,7 @@ static void run(struct sp_vsock_dev *dev, struct script *s)
 			sp_vsock_tx_free(dev);
 			break;
 		case 6: { /* an event: any id, any len */
-			uint32_t ev = take(s, 4), len = take(s, 2);
+			uint32_t ev = fuzz_take(s, 4), len = fuzz_take(s, 2);
 
 			h = pick(EVQ, 0);
 			if (h < 0)
@@ -213,7 +195,7 @@ static void run(struct sp_vsock_dev *dev, struct script *s)
 		case 8: { /* used->idx jumps: a device that lies about how much it used */
 			struct virtqueue *vq = (struct virtqueue *)fk.vq[q];
 
-			fk.used_idx[q] = (uint16_t)(fk.used_idx[q] + take(s, 2));
+			fk.used_idx[q] = (uint16_t)(fk.used_idx[q] + fuzz_take(s, 2));
 			__atomic_store_n(&vq->used->idx, fk.used_idx[q], __ATOMIC_RELEASE);
 			break;
 		}
@@ -222,15 +204,15 @@ static void run(struct sp_vsock_dev *dev, struct script *s)
 			break;
 		case 10: { /* a used slot rewritten behind the index */
 			struct virtqueue *vq = (struct virtqueue *)fk.vq[q];
-			uint32_t slot = take(s, 1);
+			uint32_t slot = fuzz_take(s, 1);
 
-			vq->used->ring[slot & vq->mask].id = take(s, 2);
-			vq->used->ring[slot & vq->mask].len = take(s, 4);
+			vq->used->ring[slot & vq->mask].id = fuzz_take(s, 2);
+			vq->used->ring[slot & vq->mask].len = fuzz_take(s, 4);
 			break;
 		}
 		case 11: /* the device's notification wishes */
-			*vq_avail_event((struct virtqueue *)fk.vq[q]) = (uint16_t)take(s, 2);
-			((struct virtqueue *)fk.vq[q])->used->flags = (uint16_t)take(s, 1);
+			*vq_avail_event((struct virtqueue *)fk.vq[q]) = (uint16_t)fuzz_take(s, 2);
+			((struct virtqueue *)fk.vq[q])->used->flags = (uint16_t)fuzz_take(s, 1);
 			break;
 		default:
 			break;
@@ -256,9 +238,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct script s = { data, size };
+	struct fuzz_script s = { data, size };
 	uint64_t features = 1ull << VIRTIO_F_VERSION_1;
-	uint32_t cfg = take(&s, 1);
+	uint32_t cfg = fuzz_take(&s, 1);
 	struct sp_vsock_dev *dev;
 
 	if (cfg & 1)

@@ -29,30 +29,12 @@
 #include <arpa/inet.h>
 
 #include "sock.h"
+#include "fuzz_script.h"
 
 #define KPTR ((void *)0xffff888000001000ull)   /* kernel half: access_ok() says no */
 #define DATA (128 * 1024)
 #define MAX_IOV 1100
 #define MAX_VEC 1100
-
-struct script {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint64_t take(struct script *s, unsigned int nbytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < nbytes; i++) {
-		v |= (uint64_t)(s->left ? *s->p : 0) << (8 * i);
-		if (s->left) {
-			s->p++;
-			s->left--;
-		}
-	}
-	return v;
-}
 
 static uint8_t data[DATA];
 static uint8_t name_buf[4][256];
@@ -122,9 +104,9 @@ static const struct sp_family rec_burst_family = { .name = "recb", .domain = AF_
 
 /* --- building arguments --- */
 
-static void *pick_ptr(struct script *s, void *valid)
+static void *pick_ptr(struct fuzz_script *s, void *valid)
 {
-	switch (take(s, 1) % 4) {
+	switch (fuzz_take(s, 1) % 4) {
 	case 0:
 		return NULL;
 	case 1:
@@ -135,46 +117,46 @@ static void *pick_ptr(struct script *s, void *valid)
 }
 
 /* A length for a buffer of room bytes at p: anything when p is not ours, else within room. */
-static size_t pick_len(struct script *s, const void *p, size_t room)
+static size_t pick_len(struct fuzz_script *s, const void *p, size_t room)
 {
-	uint64_t v = take(s, 1);
+	uint64_t v = fuzz_take(s, 1);
 
 	if (p && p != KPTR)
-		return (size_t)take(s, 3) % (room + 1);
+		return (size_t)fuzz_take(s, 3) % (room + 1);
 	switch (v % 4) {
 	case 0:
 		return 0;
 	case 1:
-		return (size_t)take(s, 8);
+		return (size_t)fuzz_take(s, 8);
 	default:
-		return (size_t)take(s, 3);
+		return (size_t)fuzz_take(s, 3);
 	}
 }
 
 /* The payload bytes from offset off in data, for iov i of message k. */
-static void build_msg(struct script *s, int k)
+static void build_msg(struct fuzz_script *s, int k)
 {
 	struct msghdr *mh = &msgs[k];
-	uint64_t niov_sel = take(s, 1), off = take(s, 2) % DATA;
+	uint64_t niov_sel = fuzz_take(s, 1), off = fuzz_take(s, 2) % DATA;
 	size_t niov = niov_sel < 240 ? niov_sel % 8 : niov_sel == 250 ? 1024 : niov_sel == 251 ? 1025 :
-		      niov_sel == 252 ? MAX_IOV : (size_t)take(s, 8);
+		      niov_sel == 252 ? MAX_IOV : (size_t)fuzz_take(s, 8);
 
 	memset(mh, 0, sizeof(*mh));
 	mh->msg_name = pick_ptr(s, name_buf[k]);
-	mh->msg_namelen = (socklen_t)take(s, 1);
-	if (mh->msg_namelen > 128 && (take(s, 1) & 1))
-		mh->msg_namelen = (socklen_t)take(s, 4);       /* huge, or negative as an int */
+	mh->msg_namelen = (socklen_t)fuzz_take(s, 1);
+	if (mh->msg_namelen > 128 && (fuzz_take(s, 1) & 1))
+		mh->msg_namelen = (socklen_t)fuzz_take(s, 4);       /* huge, or negative as an int */
 	if (mh->msg_name == name_buf[k]) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)name_buf[k];
 
 		memset(name_buf[k], 0, sizeof(name_buf[k]));
-		sin->sin_family = take(s, 1) & 1 ? AF_INET : (sa_family_t)take(s, 2);
-		sin->sin_port = (in_port_t)take(s, 2);
-		sin->sin_addr.s_addr = take(s, 1) & 1 ? inet_addr("10.99.0.2") : (uint32_t)take(s, 4);
+		sin->sin_family = fuzz_take(s, 1) & 1 ? AF_INET : (sa_family_t)fuzz_take(s, 2);
+		sin->sin_port = (in_port_t)fuzz_take(s, 2);
+		sin->sin_addr.s_addr = fuzz_take(s, 1) & 1 ? inet_addr("10.99.0.2") : (uint32_t)fuzz_take(s, 4);
 		if (mh->msg_namelen > sizeof(name_buf[k]))
 			mh->msg_namelen = sizeof(name_buf[k]);   /* ours: never beyond the buffer */
 	}
-	mh->msg_iov = niov ? pick_ptr(s, iovs[k]) : (take(s, 1) & 1 ? iovs[k] : NULL);
+	mh->msg_iov = niov ? pick_ptr(s, iovs[k]) : (fuzz_take(s, 1) & 1 ? iovs[k] : NULL);
 	mh->msg_iovlen = niov;
 	if (mh->msg_iov == iovs[k]) {
 		if (niov > MAX_IOV)
@@ -189,16 +171,16 @@ static void build_msg(struct script *s, int k)
 	}
 	mh->msg_control = pick_ptr(s, ctl_buf[k]);
 	if (mh->msg_control == ctl_buf[k]) {
-		size_t n = (size_t)take(s, 2) % sizeof(ctl_buf[k]);
+		size_t n = (size_t)fuzz_take(s, 2) % sizeof(ctl_buf[k]);
 
 		memset(ctl_buf[k], 0, sizeof(ctl_buf[k]));
 		for (size_t i = 0; i < n && s->left; i++)
-			ctl_buf[k][i] = (uint8_t)take(s, 1);
-		mh->msg_controllen = (size_t)take(s, 2) % (sizeof(ctl_buf[k]) + 1);
+			ctl_buf[k][i] = (uint8_t)fuzz_take(s, 1);
+		mh->msg_controllen = (size_t)fuzz_take(s, 2) % (sizeof(ctl_buf[k]) + 1);
 	} else {
 		mh->msg_controllen = pick_len(s, NULL, 0);
 	}
-	mh->msg_flags = (int)take(s, 4);
+	mh->msg_flags = (int)fuzz_take(s, 4);
 }
 
 static const int send_errnos[] = {
@@ -231,59 +213,59 @@ static size_t msg_total(const struct msghdr *mh)
 
 static int fds[4];
 
-static void run(struct script *s)
+static void run(struct fuzz_script *s)
 {
 	while (s->left) {
-		uint8_t op = (uint8_t)take(s, 1);
+		uint8_t op = (uint8_t)fuzz_take(s, 1);
 		int fd = fds[op >> 6], k = (op >> 4) & 3;
 		long r;
 
-		if ((op & 0x0f) >= 8 && (take(s, 1) & 0x7f) == 0)
-			fd = (int)take(s, 4);   /* any descriptor at all */
+		if ((op & 0x0f) >= 8 && (fuzz_take(s, 1) & 0x7f) == 0)
+			fd = (int)fuzz_take(s, 4);   /* any descriptor at all */
 		switch (op & 0x0f) {
 		case 0: case 1: case 2:
 			build_msg(s, k);
 			break;
 		case 3: { /* setsockopt, at the levels UDP and the socket layer know */
 			static const int lv[] = { SOL_SOCKET, IPPROTO_IP, IPPROTO_UDP, SOL_SOCKET };
-			int level = lv[take(s, 1) % 4], name = (int)take(s, 1);
-			uint64_t val[2] = { take(s, 4), take(s, 8) };
+			int level = lv[fuzz_take(s, 1) % 4], name = (int)fuzz_take(s, 1);
+			uint64_t val[2] = { fuzz_take(s, 4), fuzz_take(s, 8) };
 
-			sp_setsockopt(fd, level, name, val, (socklen_t)(take(s, 1) % 17));
+			sp_setsockopt(fd, level, name, val, (socklen_t)(fuzz_take(s, 1) % 17));
 			break;
 		}
 		case 4: {
-			struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = (in_port_t)take(s, 2),
-						   .sin_addr.s_addr = take(s, 1) & 1 ? inet_addr("10.99.0.2") :
-									     (uint32_t)take(s, 4) };
+			struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = (in_port_t)fuzz_take(s, 2),
+						   .sin_addr.s_addr = fuzz_take(s, 1) & 1 ? inet_addr("10.99.0.2") :
+									     (uint32_t)fuzz_take(s, 4) };
 
-			if (take(s, 1) & 1)
+			if (fuzz_take(s, 1) & 1)
 				sin.sin_family = AF_UNSPEC;
-			sp_connect(fd, (struct sockaddr *)&sin, (socklen_t)(take(s, 1) % 20));
+			sp_connect(fd, (struct sockaddr *)&sin, (socklen_t)(fuzz_take(s, 1) % 20));
 			break;
 		}
 		case 5:
-			sp_shutdown(fd, (int)take(s, 1) % 4);
+			sp_shutdown(fd, (int)fuzz_take(s, 1) % 4);
 			break;
 		case 6:
 			sp_close(fd);
 			break;
 		case 8: case 9: case 10: {
-			int flags = (int)take(s, 4);
+			int flags = (int)fuzz_take(s, 4);
 
 			errno = 0;
-			r = sp_sendmsg(fd, take(s, 1) & 7 ? &msgs[k] : take(s, 1) & 1 ? NULL : KPTR, flags);
+			r = sp_sendmsg(fd, fuzz_take(s, 1) & 7 ? &msgs[k] : fuzz_take(s, 1) & 1 ? NULL : KPTR, flags);
 			check_errno(r);
 			if (r >= 0 && (size_t)r > msg_total(&msgs[k]))
 				abort();
 			break;
 		}
 		case 11: case 12: {
-			uint64_t sel = take(s, 1);
+			uint64_t sel = fuzz_take(s, 1);
 			unsigned int vlen = sel < 200 ? (unsigned int)sel % 9 : sel == 200 ? 1024 :
-					    sel == 201 ? 1025 : sel == 202 ? MAX_VEC : (unsigned int)take(s, 4);
+					    sel == 201 ? 1025 : sel == 202 ? MAX_VEC : (unsigned int)fuzz_take(s, 4);
 			unsigned int real = vlen < MAX_VEC ? vlen : MAX_VEC;
-			int flags = (int)take(s, 4);
+			int flags = (int)fuzz_take(s, 4);
 
 			for (unsigned int i = 0; i < real; i++) {
 				vec[i].msg_hdr = msgs[(k + i) % 4];
@@ -305,11 +287,11 @@ static void run(struct script *s)
 		case 13: case 14: {
 			void *b = pick_ptr(s, data);
 			size_t len = pick_len(s, b, DATA);
-			int flags = (int)take(s, 4);
+			int flags = (int)fuzz_take(s, 4);
 
 			errno = 0;
 			r = sp_sendto(fd, b, len, flags, op & 1 ? (struct sockaddr *)name_buf[k] : NULL,
-				      (socklen_t)take(s, 1));
+				      (socklen_t)fuzz_take(s, 1));
 			check_errno(r);
 			if (r >= 0 && (size_t)r > len)
 				abort();
@@ -347,8 +329,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size)
 {
-	struct script s = { buf, size };
-	uint8_t kinds = (uint8_t)take(&s, 1);
+	struct fuzz_script s = { buf, size };
+	uint8_t kinds = (uint8_t)fuzz_take(&s, 1);
 
 	/* four sockets: UDP or the recording protocol (with or without a burst op), by the input */
 	for (int i = 0; i < 4; i++) {

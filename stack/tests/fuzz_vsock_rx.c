@@ -34,30 +34,12 @@
 #include "test_pmd_fake.h"
 #include "virtio_vsock.h"
 #include "vsock_proto.h"
+#include "fuzz_script.h"
 
 #define GUEST_CID 42
 #define HOST_PORT 1234
 #define NSOCK 4
 #define MAX_CONNS 16
-
-struct script {
-	const uint8_t *p;
-	size_t left;
-};
-
-static uint64_t take(struct script *s, unsigned int nbytes)
-{
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < nbytes; i++) {
-		v |= (uint64_t)(s->left ? *s->p : 0) << (8 * i);
-		if (s->left) {
-			s->p++;
-			s->left--;
-		}
-	}
-	return v;
-}
 
 /*
  * The host's books per guest port: what it allowed, what it got. The spec's
@@ -243,34 +225,34 @@ static uint32_t local_port(int fd)
 
 static uint8_t data[1 << 17];
 
-static void run(struct script *s)
+static void run(struct fuzz_script *s)
 {
 	bool refuse = false;
 
 	while (s->left) {
-		uint8_t op = (uint8_t)take(s, 1);
+		uint8_t op = (uint8_t)fuzz_take(s, 1);
 		int fd = fds[(op >> 5) & 3];
 
 		switch (op & 0x0f) {
 		case 0: { /* a packet of the input's own */
-			uint32_t sel = (uint32_t)take(s, 1), len = (uint32_t)take(s, 2) % 4200;
+			uint32_t sel = (uint32_t)fuzz_take(s, 1), len = (uint32_t)fuzz_take(s, 2) % 4200;
 			struct vsock_hdr h;
 
 			/* one field at a time: the input's bytes are read in this order */
-			h.src_cid = sel & 1 ? take(s, 8) : VSOCK_HOST_CID;
-			h.dst_cid = sel & 2 ? take(s, 8) : GUEST_CID;
-			h.src_port = sel & 4 ? (uint32_t)take(s, 4) : HOST_PORT;
-			h.dst_port = sel & 8 ? (uint32_t)take(s, 4) : local_port(fd);
-			h.type = sel & 16 ? (uint16_t)take(s, 2) : VSOCK_TYPE_STREAM;
-			h.op = (uint16_t)(take(s, 1) % 9);
-			h.flags = (uint32_t)take(s, 4);
-			h.buf_alloc = (uint32_t)take(s, 4);
-			h.fwd_cnt = (uint32_t)take(s, 4);
+			h.src_cid = sel & 1 ? fuzz_take(s, 8) : VSOCK_HOST_CID;
+			h.dst_cid = sel & 2 ? fuzz_take(s, 8) : GUEST_CID;
+			h.src_port = sel & 4 ? (uint32_t)fuzz_take(s, 4) : HOST_PORT;
+			h.dst_port = sel & 8 ? (uint32_t)fuzz_take(s, 4) : local_port(fd);
+			h.type = sel & 16 ? (uint16_t)fuzz_take(s, 2) : VSOCK_TYPE_STREAM;
+			h.op = (uint16_t)(fuzz_take(s, 1) % 9);
+			h.flags = (uint32_t)fuzz_take(s, 4);
+			h.buf_alloc = (uint32_t)fuzz_take(s, 4);
+			h.fwd_cnt = (uint32_t)fuzz_take(s, 4);
 			struct hconn *c;
-			uint32_t lie = sel & 32 ? (uint32_t)take(s, 1) : 0;
+			uint32_t lie = sel & 32 ? (uint32_t)fuzz_take(s, 1) : 0;
 
 			/* len agrees with the payload unless the input says otherwise */
-			h.len = sel & 64 ? (uint32_t)take(s, 4) : h.op == VSOCK_OP_RW ? len : 0;
+			h.len = sel & 64 ? (uint32_t)fuzz_take(s, 4) : h.op == VSOCK_OP_RW ? len : 0;
 			if (h.op != VSOCK_OP_RW && !(sel & 64))
 				len = 0;
 			/*
@@ -295,16 +277,16 @@ static void run(struct script *s)
 			break;
 		}
 		case 2:
-			sp_send(fd, data, (size_t)take(s, 3) % sizeof(data), MSG_DONTWAIT | MSG_NOSIGNAL);
+			sp_send(fd, data, (size_t)fuzz_take(s, 3) % sizeof(data), MSG_DONTWAIT | MSG_NOSIGNAL);
 			break;
 		case 3: {
 			struct iovec iov[8];
 			struct mmsghdr v[8];
-			unsigned int n = (unsigned int)take(s, 1) % 9;
+			unsigned int n = (unsigned int)fuzz_take(s, 1) % 9;
 
 			memset(v, 0, sizeof(v));
 			for (unsigned int i = 0; i < n; i++) {
-				iov[i] = (struct iovec){ data + i, (size_t)take(s, 2) };
+				iov[i] = (struct iovec){ data + i, (size_t)fuzz_take(s, 2) };
 				v[i].msg_hdr.msg_iov = &iov[i];
 				v[i].msg_hdr.msg_iovlen = 1;
 			}
@@ -314,14 +296,14 @@ static void run(struct script *s)
 		case 4: {
 			static uint8_t rb[8192];
 
-			sp_recv(fd, rb, (size_t)take(s, 2) % sizeof(rb), MSG_DONTWAIT);
+			sp_recv(fd, rb, (size_t)fuzz_take(s, 2) % sizeof(rb), MSG_DONTWAIT);
 			break;
 		}
 		case 5:
-			sp_shutdown(fd, (int)take(s, 1) % 3);
+			sp_shutdown(fd, (int)fuzz_take(s, 1) % 3);
 			break;
 		case 6: {
-			uint64_t v = take(s, 4);
+			uint64_t v = fuzz_take(s, 4);
 
 			sp_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, sizeof(v));
 			break;
@@ -397,7 +379,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t size)
 {
-	struct script s = { buf, size };
+	struct fuzz_script s = { buf, size };
 
 	for (int i = 0; i < NSOCK; i++) {
 		fds[i] = sp_socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK, 0);
